@@ -1,0 +1,1 @@
+//! Rust SDK for Bastion (HTTP client, transaction builder, proof verification) and the `bastion` CLI.

@@ -1,0 +1,1 @@
+//! The Bastion validator node (transport, mempool, storage, execution driver, API); built in issue "Validator node".

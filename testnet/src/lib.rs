@@ -1,0 +1,1 @@
+//! Genesis/config generation and supervision of local `bastion-node` processes.
