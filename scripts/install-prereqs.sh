@@ -6,9 +6,10 @@
 set -euo pipefail
 
 have_libclang() {
-  ldconfig -p 2>/dev/null | grep -q 'libclang' && return 0
-  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && return 0
-  compgen -G '/usr/lib/x86_64-linux-gnu/libclang*.so*' >/dev/null && return 0
+  # bindgen loads libclang.so / libclang-<ver>.so (not libclang-cpp, a different library).
+  ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9][0-9.]*)?\.so' && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null && return 0
   return 1
 }
 

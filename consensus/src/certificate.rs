@@ -4,10 +4,13 @@
 //! [`VoteData`]; it is verified as one batch. A [`TimeoutCert`] lists, per signer, the round
 //! of that signer's highest QC and its signature over `(round, that QC round)`.
 //!
-//! The [`CertificateCache`] remembers what has been verified: for a QC, *that its vote data
-//! is certified* (any second QC for the same data proves nothing new, so it is accepted
-//! without re-verification); for a TC, its full content minus signatures (signers and their
-//! QC rounds), because the voting rule depends on those rounds.
+//! The [`CertificateCache`] remembers the certificates it has verified, each by a digest of
+//! *all* of it: data, signers (and, for a TC, their QC rounds) and signatures. A hit means
+//! these exact bytes were verified before, so nothing is skipped that could change the
+//! verdict. It must not vouch for another certificate over the same data: a validator
+//! forwards the certificates it accepts (as a proposal's parent QC, a timeout's high QC, sync
+//! info), and a copy with unverified signatures would make its honest messages unverifiable
+//! for every peer that has not cached that data.
 
 use std::collections::HashSet;
 
@@ -103,7 +106,8 @@ impl QuorumCert {
             ConsensusError::MalformedCertificate("block does not extend its parent")
         );
         let digest = self.data.signing_digest(committee.chain_id());
-        if cache.contains(&digest) {
+        let cache_key = self.cache_key(&digest);
+        if cache.contains(&cache_key) {
             return Ok(());
         }
         ensure!(
@@ -130,8 +134,20 @@ impl QuorumCert {
             });
         }
         check_all(&items, |i| self.signers.iter().nth(i).unwrap_or(0))?;
-        cache.insert(digest);
+        cache.insert(cache_key);
         Ok(())
+    }
+
+    /// What the cache remembers of this certificate: everything, given its signing digest.
+    fn cache_key(&self, signing_digest: &Digest) -> Digest {
+        let mut builder = DigestBuilder::new("bastion/qc-cache/v1")
+            .digest(signing_digest)
+            .var_bytes(&self.signers.0)
+            .u64(self.signatures.len() as u64);
+        for signature in &self.signatures {
+            builder = builder.bytes(signature.as_bytes());
+        }
+        builder.finish()
     }
 }
 
@@ -175,7 +191,7 @@ impl TimeoutCert {
         let mut builder =
             DigestBuilder::new("bastion/timeout-cert/v1").var_bytes(chain_id.as_bytes()).u64(self.round);
         for s in &self.signatures {
-            builder = builder.u64(u64::from(s.author)).u64(s.high_qc_round);
+            builder = builder.u64(u64::from(s.author)).u64(s.high_qc_round).bytes(s.signature.as_bytes());
         }
         builder.finish()
     }
@@ -248,6 +264,11 @@ impl CertificateCache {
             self.verified.clear();
         }
         self.verified.insert(digest);
+    }
+
+    /// Records a quorum certificate this validator assembled from verified votes.
+    pub fn insert_qc(&mut self, qc: &QuorumCert, chain_id: &str) {
+        self.insert(qc.cache_key(&qc.data.signing_digest(chain_id)));
     }
 
     /// Records a timeout certificate this validator assembled from verified timeouts.

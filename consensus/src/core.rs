@@ -30,6 +30,9 @@ pub struct Config {
     pub retain_committed_blocks: u64,
     /// Votes and timeouts more than this many rounds ahead are refused (bounds memory).
     pub round_window: u64,
+    /// A leader with no payload to order, and none waiting to commit, waits this long
+    /// (or until payload arrives) before proposing an empty block. 0: propose at once.
+    pub empty_block_delay_ms: u64,
     /// Test-only: break a safety rule on purpose. Never set in production.
     #[doc(hidden)]
     pub broken_rule: Option<BrokenRule>,
@@ -43,6 +46,7 @@ impl Default for Config {
             max_block_payload: 512,
             retain_committed_blocks: 1_024,
             round_window: 100,
+            empty_block_delay_ms: 0,
             broken_rule: None,
         }
     }
@@ -57,6 +61,8 @@ pub enum Event {
     Timeout(Round),
     /// The batch with this digest is stored locally (own or fetched).
     PayloadAvailable(Digest),
+    /// The delay scheduled by [`Action::ScheduleProposal`] for this round is over.
+    ProposalDue(Round),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +76,11 @@ pub enum Action {
     /// These blocks are final, oldest first, heights consecutive.
     Commit(Vec<Block>),
     ScheduleTimeout {
+        round: Round,
+        after_ms: u64,
+    },
+    /// Fire [`Event::ProposalDue`] for `round` after this delay (the leader is idle).
+    ScheduleProposal {
         round: Round,
         after_ms: u64,
     },
@@ -110,6 +121,8 @@ pub struct Core {
     /// The highest block we know is committed but could not commit yet (ancestors missing).
     pending_commit: Option<BlockInfo>,
     proposed_round: Round,
+    /// An idle leader's round whose proposal waits for payload or a delay.
+    deferred_proposal: Option<Round>,
     refusals: VecDeque<ConsensusError>,
     out: Vec<Action>,
 }
@@ -163,6 +176,7 @@ impl Core {
             wanted: BTreeMap::new(),
             pending_commit: None,
             proposed_round: 0,
+            deferred_proposal: None,
             refusals: VecDeque::new(),
             out: Vec::new(),
             config,
@@ -183,6 +197,13 @@ impl Core {
         let after_timeout = self.tree.highest_tc().is_some_and(|tc| tc.round + 1 == round);
         self.enter_round(round, after_timeout);
         if let Some(vote) = data.last_vote.filter(|v| v.round() == round) {
+            // A leader that crashed between persisting its vote and broadcasting its
+            // proposal re-sends the (stored) proposal too, so the round can still succeed.
+            let own_proposal =
+                self.tree.get(&vote.data.block.digest).filter(|b| b.author == self.me).cloned();
+            if let Some(block) = own_proposal {
+                self.out.push(Action::Broadcast(ConsensusMessage::Proposal(block)));
+            }
             self.send_vote(vote);
         }
         if let Some(timeout) = data.last_timeout.filter(|t| t.round == round) {
@@ -200,6 +221,13 @@ impl Core {
             }
             Event::PayloadAvailable(digest) => {
                 self.on_payload_available(digest);
+                Ok(())
+            }
+            Event::ProposalDue(round) => {
+                if self.deferred_proposal == Some(round) && round == self.round() {
+                    self.deferred_proposal = None;
+                    self.propose(round, true);
+                }
                 Ok(())
             }
         };
@@ -338,7 +366,7 @@ impl Core {
         ensure!(from == vote.author, ConsensusError::WrongAuthor { from, author: vote.author });
         let round = vote.round();
         ensure!(
-            round + 1 >= self.round() && round <= self.round() + self.config.round_window,
+            round.saturating_add(1) >= self.round() && round <= self.round() + self.config.round_window,
             ConsensusError::RoundOutOfWindow { round, current: self.round() }
         );
         ensure!(
@@ -351,7 +379,7 @@ impl Core {
 
     fn collect_vote(&mut self, vote: Vote) {
         if let Some(qc) = self.votes.add(vote, &self.committee) {
-            self.cache.insert(qc.data.signing_digest(self.committee.chain_id()));
+            self.cache.insert_qc(&qc, self.committee.chain_id());
             let hint = self.committee.leader(qc.round());
             self.process_certificates(hint, &qc, None);
         }
@@ -513,6 +541,10 @@ impl Core {
         if self.available.insert(digest) {
             self.queue.push_back(digest);
         }
+        if let Some(round) = self.deferred_proposal.filter(|r| *r == self.round()) {
+            self.deferred_proposal = None;
+            self.propose(round, true);
+        }
         let ready = self
             .waiting_for_payload
             .as_ref()
@@ -604,13 +636,17 @@ impl Core {
         // Forget requests nobody answered for a while; they are re-issued when needed again.
         self.wanted.retain(|_, asked| *asked + 64 >= round);
         self.out.push(Action::ScheduleTimeout { round, after_ms: self.pacemaker.timeout_ms() });
+        self.deferred_proposal = None;
         if self.committee.leader(round) == self.me {
-            self.propose(round);
+            self.propose(round, false);
         }
     }
 
-    fn propose(&mut self, round: Round) {
-        if self.proposed_round >= round {
+    /// Proposes for `round`; unless `now`, an idle leader defers (see `empty_block_delay_ms`).
+    fn propose(&mut self, round: Round, now: bool) {
+        // Having voted or timed out in `round` already (only possible after a restart), we
+        // proposed in it or gave up on it: proposing now could sign a second, different block.
+        if self.proposed_round >= round || self.safety.data().last_voted_round >= round {
             return;
         }
         let qc = self.tree.highest_qc().clone();
@@ -623,7 +659,6 @@ impl Core {
             self.refuse(ConsensusError::Unsafe("leader lacks the QC its round's TC requires"));
             return;
         }
-        self.proposed_round = round;
         let in_flight = self.tree.uncommitted_payload(&qc.data.block);
         let payload: Vec<Digest> = self
             .queue
@@ -632,17 +667,34 @@ impl Core {
             .take(self.config.max_block_payload)
             .copied()
             .collect();
+        let idle = payload.is_empty() && in_flight.is_empty() && tc.is_none();
+        if idle && !now && self.config.empty_block_delay_ms > 0 {
+            self.deferred_proposal = Some(round);
+            self.out.push(Action::ScheduleProposal { round, after_ms: self.config.empty_block_delay_ms });
+            return;
+        }
+        // Only now: a deferred round must still be proposable when its delay runs out.
+        self.proposed_round = round;
         let block = Block::new(&self.committee, &self.key, self.me, round, qc, tc, payload);
         self.cache_own_block(&block);
-        self.out.push(Action::Broadcast(ConsensusMessage::Proposal(block.clone())));
         if self.tree.insert(block.clone()) {
             self.out.push(Action::PersistBlock(block.clone()));
         }
-        self.try_vote(block);
+        // Vote (and persist that vote) before the proposal leaves: a leader that crashes
+        // after broadcasting then finds `last_voted_round == round` and never proposes a
+        // second, different block for the round.
+        match self.safety.vote(&block, self.me, &self.key, self.committee.chain_id()) {
+            Ok(vote) => {
+                self.out.push(Action::PersistSafety(self.safety.data().clone()));
+                self.out.push(Action::Broadcast(ConsensusMessage::Proposal(block)));
+                self.send_vote(vote);
+            }
+            Err(refusal) => self.refuse(refusal),
+        }
     }
 
     fn cache_own_block(&mut self, block: &Block) {
-        self.cache.insert(block.parent_qc.data.signing_digest(self.committee.chain_id()));
+        self.cache.insert_qc(&block.parent_qc, self.committee.chain_id());
     }
 
     fn refuse(&mut self, error: ConsensusError) {

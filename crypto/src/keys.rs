@@ -21,10 +21,14 @@ pub struct Domain(pub &'static str);
 impl Domain {
     /// Bytes that precede the message in the signed data.
     pub(crate) fn prefix(&self) -> ([u8; 1], &'static [u8]) {
+        // A longer tag would wrap its length byte and make the prefix ambiguous. Tags are
+        // compile-time constants, so this fires in the first test that uses a bad one.
+        assert!(self.0.len() <= usize::from(u8::MAX), "domain tag longer than 255 bytes");
         ([self.0.len() as u8], self.0.as_bytes())
     }
 
-    pub(crate) fn signed_bytes(&self, msg: &[u8]) -> Vec<u8> {
+    /// The exact bytes an ed25519 signature in this domain covers: `len(tag) ‖ tag ‖ msg`.
+    pub fn signed_bytes(&self, msg: &[u8]) -> Vec<u8> {
         let (len, tag) = self.prefix();
         let mut out = Vec::with_capacity(1 + tag.len() + msg.len());
         out.extend_from_slice(&len);
@@ -125,8 +129,9 @@ impl<'de> Deserialize<'de> for KeyPair {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let file = KeyPairFile::deserialize(d)?;
         let seed: [u8; 32] = hex_array(&file.seed).map_err(serde::de::Error::custom)?;
+        let public = PublicKey::from_hex(&file.public).map_err(serde::de::Error::custom)?;
         let pair = KeyPair::from_seed(seed);
-        if pair.public.to_hex() != file.public.trim_start_matches("0x") {
+        if pair.public != public {
             return Err(serde::de::Error::custom("public key does not match the seed"));
         }
         Ok(pair)

@@ -2,23 +2,34 @@
 //!
 //! A signature `(R, S)` by key `A` on message `M` is accepted iff
 //! * `S` is a canonical scalar (`S < ℓ`),
-//! * `A` and `R` decompress to curve points (non-canonical encodings of `y` accepted), and
-//! * `[8]([S]B − R − [k]A) = 0` with `k = SHA-512(R_bytes ‖ A_bytes ‖ M) mod ℓ`, where `M` is
-//!   the domain-prefixed message.
+//! * `A` and `R` decompress to curve points (non-canonical encodings of `y` and a "negative
+//!   zero" sign bit accepted; small-order and mixed-order points accepted), and
+//! * `[8]([S]B − R − [k]A) = 0` with `k = SHA-512(R_bytes ‖ A_bytes ‖ M) mod ℓ`, where
+//!   `R_bytes` and `A_bytes` are the encodings exactly as given and `M` is the
+//!   domain-prefixed message (see [`Domain`]).
 //!
 //! The batch check draws a random 128-bit `z_i` per signature and tests
-//! `[8](−(Σ z_i S_i)B + Σ z_i R_i + Σ (z_i k_i) A_i) = 0` with one multiscalar
-//! multiplication. Because both checks are cofactored, a batch is accepted iff every member
-//! is accepted singly (except with probability 2⁻¹²⁸): validity never depends on batching.
-//! [`find_invalid`] bisects a failing batch to name the bad signatures.
+//! `[8](−(Σ z_i S_i)B + Σ z_i R_i + Σ_A (Σ_{i: A_i = A} z_i k_i) A) = 0` with one vartime
+//! multiscalar multiplication; a key that signs several items contributes one point (keys
+//! are grouped by their bytes). Because both checks are cofactored, the torsion components
+//! that the single check ignores vanish from the batch too — including the ones introduced
+//! by reducing the coefficients `z_i k_i` mod ℓ, which is what makes a cofactorless batch
+//! check (ed25519-dalek's) disagree with its own single check on mixed-order keys. So a
+//! batch is accepted iff every member is accepted singly (a batch with a bad member passes
+//! with probability at most about 2⁻¹²⁸): validity never depends on batching.
+//!
+//! [`find_invalid`] decodes each signature once and bisects failing batches to name the
+//! bad ones; the result is exactly the set of items that [`verify`] rejects.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::convert::Infallible;
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use rand::rngs::ThreadRng;
 use rand::Rng;
 use sha2::{Digest as _, Sha512};
 
@@ -48,15 +59,16 @@ pub enum VerifyKey<'a> {
     Prepared(&'a PreparedKey),
 }
 
-impl VerifyKey<'_> {
-    fn bytes(&self) -> &[u8; 32] {
+impl<'a> VerifyKey<'a> {
+    /// The key's encoding as given; this, not a re-encoding of the point, enters `k`.
+    fn bytes(self) -> &'a [u8; 32] {
         match self {
             VerifyKey::Raw(k) => &k.0,
             VerifyKey::Prepared(p) => &p.key.0,
         }
     }
 
-    fn point(&self) -> Result<EdwardsPoint, CryptoError> {
+    fn point(self) -> Result<EdwardsPoint, CryptoError> {
         match self {
             VerifyKey::Raw(k) => decompress_key(k),
             VerifyKey::Prepared(p) => Ok(p.point),
@@ -73,141 +85,226 @@ pub struct BatchItem<'a> {
     pub sig: &'a Signature,
 }
 
-/// The decoded parts of one signature check: `(A, R, S, k)`.
-struct Decoded {
-    a: EdwardsPoint,
+/// What the rule needs from a signed message: its key, its signature and the bytes `M`
+/// that follow `R_bytes ‖ A_bytes` in the challenge hash.
+pub(crate) trait SignedMessage {
+    fn key(&self) -> VerifyKey<'_>;
+    fn sig(&self) -> &Signature;
+    fn hash_message(&self, hasher: &mut Sha512);
+}
+
+impl SignedMessage for BatchItem<'_> {
+    fn key(&self) -> VerifyKey<'_> {
+        self.key
+    }
+
+    fn sig(&self) -> &Signature {
+        self.sig
+    }
+
+    fn hash_message(&self, hasher: &mut Sha512) {
+        // Must feed exactly `Domain::signed_bytes(msg)`, without building it.
+        let (len, tag) = self.domain.prefix();
+        hasher.update(len);
+        hasher.update(tag);
+        hasher.update(self.msg);
+    }
+}
+
+/// `R`, `S` and the challenge `k` of one signature. `A` is kept apart so that a key signing
+/// several items of a batch is decompressed once.
+struct SigParts {
     r: EdwardsPoint,
     s: Scalar,
     k: Scalar,
+}
+
+/// A signature decoded once, for repeated sub-batch checks while bisecting.
+struct Decoded<'k> {
+    key: &'k [u8; 32],
+    a: EdwardsPoint,
+    parts: SigParts,
 }
 
 fn decompress_key(key: &PublicKey) -> Result<EdwardsPoint, CryptoError> {
     CompressedEdwardsY(key.0).decompress().ok_or(CryptoError::InvalidPublicKey)
 }
 
-fn decode(item: &BatchItem<'_>) -> Result<Decoded, CryptoError> {
+fn decode_sig<T: SignedMessage>(item: &T) -> Result<SigParts, CryptoError> {
+    let sig = &item.sig().0;
     let mut r_bytes = [0u8; 32];
-    r_bytes.copy_from_slice(&item.sig.0[..32]);
+    r_bytes.copy_from_slice(&sig[..32]);
     let mut s_bytes = [0u8; 32];
-    s_bytes.copy_from_slice(&item.sig.0[32..]);
+    s_bytes.copy_from_slice(&sig[32..]);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
         .ok_or(CryptoError::NonCanonicalScalar)?;
     let r = CompressedEdwardsY(r_bytes).decompress().ok_or(CryptoError::InvalidSignature)?;
-    let a = item.key.point()?;
-    let (len, tag) = item.domain.prefix();
-    let hash = Sha512::new()
-        .chain_update(r_bytes)
-        .chain_update(item.key.bytes())
-        .chain_update(len)
-        .chain_update(tag)
-        .chain_update(item.msg);
-    let k = Scalar::from_hash(hash);
-    Ok(Decoded { a, r, s, k })
+    let mut hasher = Sha512::new();
+    hasher.update(r_bytes);
+    hasher.update(item.key().bytes());
+    item.hash_message(&mut hasher);
+    Ok(SigParts { r, s, k: Scalar::from_hash(hasher) })
 }
 
-fn check_one(item: &BatchItem<'_>) -> Result<(), CryptoError> {
-    let d = decode(item)?;
-    // [S]B − [k]A − R, then clear the cofactor.
-    let sb_minus_ka = EdwardsPoint::vartime_double_scalar_mul_basepoint(&d.k, &(-d.a), &d.s);
-    if (sb_minus_ka - d.r).mul_by_cofactor().is_identity() {
+/// `[8]([S]B − [k]A − R) = 0`.
+fn single_equation_holds(a: &EdwardsPoint, parts: &SigParts) -> bool {
+    let sb_minus_ka = EdwardsPoint::vartime_double_scalar_mul_basepoint(&parts.k, &(-a), &parts.s);
+    (sb_minus_ka - parts.r).mul_by_cofactor().is_identity()
+}
+
+/// The batch equation under construction: slot 0 holds `B`, then one slot per `R_i` and one
+/// per distinct key.
+struct BatchEquation<'k> {
+    scalars: Vec<Scalar>,
+    points: Vec<EdwardsPoint>,
+    key_slots: HashMap<&'k [u8; 32], usize>,
+    rng: ThreadRng,
+}
+
+impl<'k> BatchEquation<'k> {
+    fn with_capacity(items: usize) -> Self {
+        let mut scalars = Vec::with_capacity(2 * items + 1);
+        let mut points = Vec::with_capacity(2 * items + 1);
+        scalars.push(Scalar::ZERO);
+        points.push(ED25519_BASEPOINT_POINT);
+        BatchEquation { scalars, points, key_slots: HashMap::with_capacity(items), rng: rand::thread_rng() }
+    }
+
+    /// Adds `z·(R + [k]A − [S]B)`; `key_point` runs only the first time `key` is seen.
+    fn add<E>(
+        &mut self,
+        key: &'k [u8; 32],
+        key_point: impl FnOnce() -> Result<EdwardsPoint, E>,
+        parts: &SigParts,
+    ) -> Result<(), E> {
+        let z = Scalar::from(self.rng.gen::<u128>());
+        self.scalars[0] -= z * parts.s;
+        self.scalars.push(z);
+        self.points.push(parts.r);
+        let zk = z * parts.k;
+        match self.key_slots.entry(key) {
+            Entry::Occupied(slot) => self.scalars[*slot.get()] += zk,
+            Entry::Vacant(slot) => {
+                let point = key_point()?;
+                slot.insert(self.points.len());
+                self.scalars.push(zk);
+                self.points.push(point);
+            }
+        }
+        Ok(())
+    }
+
+    fn holds(self) -> bool {
+        EdwardsPoint::vartime_multiscalar_mul(self.scalars, self.points).mul_by_cofactor().is_identity()
+    }
+}
+
+pub(crate) fn verify_one<T: SignedMessage>(item: &T) -> Result<(), CryptoError> {
+    let parts = decode_sig(item)?;
+    let a = item.key().point()?;
+    if single_equation_holds(&a, &parts) {
         Ok(())
     } else {
         Err(CryptoError::InvalidSignature)
+    }
+}
+
+pub(crate) fn verify_all<T: SignedMessage>(items: &[T]) -> Result<(), CryptoError> {
+    match items {
+        [] => Ok(()),
+        [one] => verify_one(one),
+        many => verify_many(many),
+    }
+}
+
+fn verify_many<T: SignedMessage>(items: &[T]) -> Result<(), CryptoError> {
+    let mut equation = BatchEquation::with_capacity(items.len());
+    for item in items {
+        let parts = decode_sig(item)?;
+        let key = item.key();
+        equation.add(key.bytes(), || key.point(), &parts)?;
+    }
+    if equation.holds() {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidSignature)
+    }
+}
+
+pub(crate) fn find_invalid_in<T: SignedMessage>(items: &[T]) -> Vec<usize> {
+    let mut bad = Vec::new();
+    let mut decoded = Vec::with_capacity(items.len());
+    let mut positions = Vec::with_capacity(items.len());
+    let mut key_points: HashMap<&[u8; 32], Option<EdwardsPoint>> = HashMap::new();
+    for (position, item) in items.iter().enumerate() {
+        let key = item.key();
+        let a = *key_points.entry(key.bytes()).or_insert_with(|| key.point().ok());
+        match (a, decode_sig(item)) {
+            (Some(a), Ok(parts)) => {
+                decoded.push(Decoded { key: key.bytes(), a, parts });
+                positions.push(position);
+            }
+            _ => bad.push(position),
+        }
+    }
+    if !decoded_hold(&decoded) {
+        bisect(&decoded, &positions, &mut bad);
+    }
+    bad.sort_unstable();
+    bad
+}
+
+fn decoded_hold(decoded: &[Decoded<'_>]) -> bool {
+    match decoded {
+        [] => true,
+        [one] => single_equation_holds(&one.a, &one.parts),
+        _ => {
+            let mut equation = BatchEquation::with_capacity(decoded.len());
+            for d in decoded {
+                let Ok(()) = equation.add::<Infallible>(d.key, || Ok(d.a), &d.parts);
+            }
+            equation.holds()
+        }
+    }
+}
+
+/// Names the failing members of `decoded`, which is known to fail as a whole. When the left
+/// half passes, the right half must fail, so it is not checked again as a batch; a single
+/// item is always checked on its own (deterministically), so a valid signature is never
+/// named, even in the 2⁻¹²⁸ event that a bad half passed.
+fn bisect(decoded: &[Decoded<'_>], positions: &[usize], bad: &mut Vec<usize>) {
+    if let ([one], [position]) = (decoded, positions) {
+        if !single_equation_holds(&one.a, &one.parts) {
+            bad.push(*position);
+        }
+        return;
+    }
+    let mid = decoded.len() / 2;
+    let (left, right) = decoded.split_at(mid);
+    let (left_positions, right_positions) = positions.split_at(mid);
+    if decoded_hold(left) {
+        bisect(right, right_positions, bad);
+    } else {
+        bisect(left, left_positions, bad);
+        if !decoded_hold(right) {
+            bisect(right, right_positions, bad);
+        }
     }
 }
 
 /// Verifies one signature under the ZIP215 rule.
 pub fn verify(domain: Domain, msg: &[u8], key: &PublicKey, sig: &Signature) -> Result<(), CryptoError> {
-    check_one(&BatchItem { domain, msg, key: VerifyKey::Raw(key), sig })
+    verify_one(&BatchItem { domain, msg, key: VerifyKey::Raw(key), sig })
 }
 
 /// Verifies all signatures at once; `Ok` iff each one would pass [`verify`].
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), CryptoError> {
-    match items {
-        [] => Ok(()),
-        [one] => check_one(one),
-        _ => check_many(items),
-    }
+    verify_all(items)
 }
 
-fn check_many(items: &[BatchItem<'_>]) -> Result<(), CryptoError> {
-    let mut rng = rand::thread_rng();
-    let mut scalars = Vec::with_capacity(2 * items.len() + 1);
-    let mut points = Vec::with_capacity(2 * items.len() + 1);
-    let mut b_coefficient = Scalar::ZERO;
-    for item in items {
-        let d = decode(item)?;
-        let z = Scalar::from(rng.gen::<u128>());
-        b_coefficient -= z * d.s;
-        scalars.push(z);
-        points.push(d.r);
-        scalars.push(z * d.k);
-        points.push(d.a);
-    }
-    scalars.push(b_coefficient);
-    points.push(ED25519_BASEPOINT_POINT);
-    let sum = EdwardsPoint::vartime_multiscalar_mul(scalars, points);
-    if sum.mul_by_cofactor().is_identity() {
-        Ok(())
-    } else {
-        Err(CryptoError::InvalidSignature)
-    }
-}
-
-/// Indices of the signatures that fail [`verify`], found by bisecting failing batches: a
-/// batch with one bad signature costs about `2·log2(n)` extra sub-batch checks.
+/// Indices (ascending) of exactly the items that fail [`verify`]. Each signature is decoded
+/// once; a failing batch is bisected, so `b` bad signatures among `n` cost about
+/// `b·log2(n)` sub-batch checks on top of the first.
 pub fn find_invalid(items: &[BatchItem<'_>]) -> Vec<usize> {
-    let mut bad = Vec::new();
-    bisect(items, 0, &mut bad);
-    bad
-}
-
-fn bisect(items: &[BatchItem<'_>], offset: usize, bad: &mut Vec<usize>) {
-    if verify_batch(items).is_ok() {
-        return;
-    }
-    if items.len() == 1 {
-        bad.push(offset);
-        return;
-    }
-    let mid = items.len() / 2;
-    bisect(&items[..mid], offset, bad);
-    bisect(&items[mid..], offset + mid, bad);
-}
-
-/// A bounded, thread-safe cache of decompressed keys (repeat senders, validators).
-pub struct KeyCache {
-    capacity: usize,
-    keys: Mutex<HashMap<PublicKey, PreparedKey>>,
-}
-
-impl KeyCache {
-    pub fn new(capacity: usize) -> Self {
-        KeyCache { capacity: capacity.max(1), keys: Mutex::new(HashMap::new()) }
-    }
-
-    /// The prepared form of `key`, decompressing (and caching) it on a miss.
-    pub fn prepare(&self, key: &PublicKey) -> Result<PreparedKey, CryptoError> {
-        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(prepared) = keys.get(key) {
-            return Ok(*prepared);
-        }
-        let prepared = PreparedKey::new(key)?;
-        if keys.len() >= self.capacity {
-            // Arbitrary eviction keeps the bound without an LRU's per-hit bookkeeping.
-            if let Some(victim) = keys.keys().next().copied() {
-                keys.remove(&victim);
-            }
-        }
-        keys.insert(*key, prepared);
-        Ok(prepared)
-    }
-
-    pub fn len(&self) -> usize {
-        self.keys.lock().map(|k| k.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    find_invalid_in(items)
 }

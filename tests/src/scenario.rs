@@ -35,6 +35,8 @@ pub struct Scenario {
     pub base_timeout_ms: u64,
     pub batch_interval_ms: Millis,
     pub broken_rule: Option<BrokenRule>,
+    /// The leaders' idle delay before an empty proposal (0: never wait).
+    pub empty_block_delay_ms: u64,
 }
 
 impl Scenario {
@@ -53,6 +55,7 @@ impl Scenario {
             base_timeout_ms: 1_000,
             batch_interval_ms: 100,
             broken_rule: None,
+            empty_block_delay_ms: 0,
         }
     }
 
@@ -63,6 +66,9 @@ impl Scenario {
         let f = (n - 1) / 3;
         let mut scenario = Scenario::calm(seed, n);
         let byzantine = rng.gen_range(0..=f);
+        if rng.gen_bool(0.3) {
+            scenario.empty_block_delay_ms = rng.gen_range(50..=300);
+        }
         let mut indices: Vec<usize> = (0..n).collect();
         indices.shuffle(&mut rng);
         let first_kind = (seed as usize) % Behaviour::BYZANTINE.len();

@@ -32,6 +32,7 @@ enum Wire {
 enum SimEvent {
     Deliver { to: NodeId, from: ValidatorIndex, wire: Wire },
     Timer { node: NodeId, incarnation: u32, round: Round },
+    ProposalDue { node: NodeId, incarnation: u32, round: Round },
     MakeBatch { node: NodeId },
     Crash { node: NodeId },
     Restart { node: NodeId },
@@ -141,6 +142,7 @@ impl Simulation {
             max_block_payload: 64,
             retain_committed_blocks: 10_000,
             broken_rule: self.scenario.broken_rule,
+            empty_block_delay_ms: self.scenario.empty_block_delay_ms,
             ..Config::default()
         }
     }
@@ -188,6 +190,11 @@ impl Simulation {
             SimEvent::Timer { node, incarnation, round } => {
                 if self.nodes[node].incarnation == incarnation {
                     self.feed(node, Event::Timeout(round));
+                }
+            }
+            SimEvent::ProposalDue { node, incarnation, round } => {
+                if self.nodes[node].incarnation == incarnation {
+                    self.feed(node, Event::ProposalDue(round));
                 }
             }
             SimEvent::MakeBatch { node } => {
@@ -279,6 +286,10 @@ impl Simulation {
                 Action::ScheduleTimeout { round, after_ms } => {
                     let incarnation = self.nodes[node].incarnation;
                     self.net.schedule(after_ms, SimEvent::Timer { node, incarnation, round });
+                }
+                Action::ScheduleProposal { round, after_ms } => {
+                    let incarnation = self.nodes[node].incarnation;
+                    self.net.schedule(after_ms, SimEvent::ProposalDue { node, incarnation, round });
                 }
                 Action::FetchPayload { digests, from } => {
                     let index = self.nodes[node].index;
@@ -380,5 +391,6 @@ fn describe(event: &Event) -> String {
         Event::Message(from, message) => format!("{} from {from}", message.kind()),
         Event::Timeout(round) => format!("timer r{round}"),
         Event::PayloadAvailable(d) => format!("payload {d:?}"),
+        Event::ProposalDue(round) => format!("proposal due r{round}"),
     }
 }

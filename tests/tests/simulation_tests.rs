@@ -149,3 +149,16 @@ fn checker_catches_a_broken_voting_rule() {
         assert_safe_and_live(&report, "equivocator, rules intact");
     }
 }
+
+/// An idle chain proposes slowly (one empty block per delay), and payload still commits promptly.
+#[test]
+fn idle_leaders_wait_but_payload_commits() {
+    let mut scenario = Scenario::calm(5, 4);
+    scenario.empty_block_delay_ms = 200;
+    scenario.batch_interval_ms = 1_000;
+    let report = Simulation::new(scenario).run();
+    assert!(report.violations.is_empty(), "{report:?}");
+    // Mostly idle for 20 s: far fewer blocks than the calm run's hundreds, but progress.
+    assert!(report.committed_height > 20, "{report:?}");
+    assert!(report.committed_height < 200, "idle leaders did not wait: {report:?}");
+}

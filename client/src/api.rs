@@ -1,0 +1,253 @@
+//! The JSON shapes of the validator HTTP API (DESIGN §4).
+//!
+//! Server (node) and client (SDK, CLI) both use these types, so a field can only change in
+//! one place. Digests, keys and addresses are lowercase hex strings; byte strings are hex in
+//! `*_hex` fields. Every error is an [`ErrorBody`] with one of the [`codes`].
+
+use bastion_crypto::{Digest, PublicKey};
+use bastion_ledger::{AccountProof, Address, StorageProof};
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::StateCertificate;
+
+/// Machine-readable error codes, with the HTTP status each is served with.
+pub mod codes {
+    /// 400: the body is not a transaction (bad hex, bad bincode, trailing bytes).
+    pub const BAD_ENCODING: &str = "bad_encoding";
+    /// 400: a malformed request other than the transaction body (bad hex in a path, ...).
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// 401: the transaction's signature does not verify.
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// 422: the transaction is for another chain.
+    pub const WRONG_CHAIN: &str = "wrong_chain";
+    /// 422: the transaction's expiry height has passed.
+    pub const EXPIRED: &str = "expired";
+    /// 422: the sender cannot pay `fuel_limit` x price up front.
+    pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+    /// 409: the nonce is below the sender's next nonce.
+    pub const NONCE_TOO_LOW: &str = "nonce_too_low";
+    /// 413: the body or transaction exceeds the size limit.
+    pub const TOO_LARGE: &str = "too_large";
+    /// 415: neither `application/json` nor `application/octet-stream`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 429: the mempool (or the sender's share of it) is full; see `Retry-After`.
+    pub const MEMPOOL_FULL: &str = "mempool_full";
+    /// 404: no such transaction, block or account.
+    pub const NOT_FOUND: &str = "not_found";
+    /// 404: no contract at that address.
+    pub const UNKNOWN_CONTRACT: &str = "unknown_contract";
+    /// 503: the node is starting, catching up, or halted.
+    pub const NOT_READY: &str = "not_ready";
+    /// 500: a bug or a storage failure; details are in the node's log.
+    pub const INTERNAL: &str = "internal";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// `POST /v1/transactions` with `Content-Type: application/json`. (With
+/// `application/octet-stream` the body is the signed transaction's bincode bytes.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// Hex of the signed transaction's canonical bincode encoding.
+    pub tx: String,
+}
+
+/// Where a transaction is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    Pending,
+    CommittedOk,
+    CommittedFailed,
+    Expired,
+    Rejected,
+}
+
+impl TxStatus {
+    pub fn is_final(&self) -> bool {
+        !matches!(self, TxStatus::Pending)
+    }
+}
+
+/// Finer-grained progress of a pending transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStage {
+    Received,
+    InBatch,
+    Proposed,
+    Committed,
+    Failed,
+    Expired,
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub contract: Address,
+    pub topic_hex: String,
+    pub data_hex: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptView {
+    /// `committed_ok` or `committed_failed`.
+    pub status: TxStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub height: u64,
+    pub index: u32,
+    pub fuel_used: u64,
+    pub events: Vec<EventView>,
+    pub return_hex: String,
+    /// The new contract's address, for a deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Address>,
+}
+
+/// Answer to `POST /v1/transactions` and `GET /v1/transactions/{hash}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxResponse {
+    pub hash: Digest,
+    pub status: TxStatus,
+    pub stage: TxStage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptView>,
+    /// Why a transaction was rejected or expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A state answer's proof: the Merkle proof, and the certificate of the root it proves against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertifiedProof<P> {
+    pub proof: P,
+    pub certificate: StateCertificate,
+}
+
+/// `GET /v1/accounts/{addr}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountResponse {
+    pub address: Address,
+    pub balance: u64,
+    /// The next nonce in executed state.
+    pub nonce: u64,
+    /// The next nonce counting this node's pending transactions from the sender.
+    pub pending_nonce: u64,
+    pub is_contract: bool,
+    /// The height the answer was read at (the certified height when a proof is asked for).
+    pub height: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<CertifiedProof<AccountProof>>,
+}
+
+/// `GET /v1/contracts/{addr}/storage/{key_hex}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StorageResponse {
+    pub contract: Address,
+    pub key_hex: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_hex: Option<String>,
+    pub height: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<CertifiedProof<StorageProof>>,
+}
+
+/// `POST /v1/contracts/{addr}/view`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRequest {
+    pub method: String,
+    #[serde(default)]
+    pub args_hex: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewResponse {
+    pub return_hex: String,
+    pub height: u64,
+    pub fuel_used: u64,
+    pub events: Vec<EventView>,
+    /// Proofs of the contract's code and every storage slot the view read, against the
+    /// certified root at `height`, so a client can re-run the view and check the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<ViewWitness>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewWitness {
+    pub certificate: StateCertificate,
+    pub code: StorageProof,
+    pub reads: Vec<StorageProof>,
+}
+
+/// A transaction inside a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockTx {
+    pub hash: Digest,
+    pub status: TxStatus,
+}
+
+/// `GET /v1/blocks/{height|latest}`, and each server-sent event of `GET /v1/events`
+/// (event name `block`, event id = height).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockResponse {
+    pub height: u64,
+    pub hash: Digest,
+    pub round: u64,
+    pub proposer: u16,
+    pub parent: Digest,
+    /// State root after executing this block (absent in consensus-only mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_root: Option<Digest>,
+    pub batches: Vec<Digest>,
+    pub txs: Vec<BlockTx>,
+    /// Contract events emitted by this block's transactions, in order.
+    pub events: Vec<BlockEvent>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEvent {
+    pub tx_hash: Digest,
+    #[serde(flatten)]
+    pub event: EventView,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorView {
+    pub index: u16,
+    pub public_key: PublicKey,
+    pub quic_addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+}
+
+/// `GET /status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub chain_id: String,
+    pub validator_index: u16,
+    pub ready: bool,
+    pub consensus_only: bool,
+    pub round: u64,
+    pub committed_height: u64,
+    pub executed_height: u64,
+    pub certified_height: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_root: Option<Digest>,
+    pub mempool_size: usize,
+    pub peers_connected: usize,
+    pub validators: Vec<ValidatorView>,
+    pub version: String,
+}
+
+/// `GET /health`: 200 when ready, 503 otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
