@@ -1,0 +1,135 @@
+//! `POST /v1/transactions` and `GET /v1/transactions/{hash}`.
+//!
+//! Once the node has admitted a transaction the client always gets its hash back: waiting
+//! for it (`?wait=commit`) can end with it still `pending` (HTTP 202), never with an error
+//! that hides the hash, and never with a made-up final status.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bastion_client::api::{SubmitRequest, TxResponse, TxStage, TxStatus};
+use bastion_crypto::Digest;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::error::HttpError;
+use super::extract::{
+    body_kind, parse_digest, parse_hex, parse_json, read_body, ApiPath, ApiQuery, BodyKind,
+};
+use super::service::NodeApi;
+use super::ApiState;
+
+/// How long `?wait=commit` waits without `timeout_ms`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// The longest `?wait=commit` may wait, whatever `timeout_ms` asks.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+/// Slack given to the node's own bounded wait before the API stops waiting for it.
+const WAIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Body limit for a submission: hex doubles the transaction, plus room for the JSON around it.
+pub fn max_submit_body(max_tx_bytes: usize) -> usize {
+    max_tx_bytes.saturating_mul(2).saturating_add(1024)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubmitQuery {
+    wait: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+impl SubmitQuery {
+    /// `None` without `wait`; the bounded wait with `wait=commit`.
+    fn wait(&self) -> Result<Option<Duration>, HttpError> {
+        match self.wait.as_deref() {
+            None => Ok(None),
+            Some("commit") => {
+                let asked = self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_WAIT);
+                Ok(Some(asked.min(MAX_WAIT)))
+            }
+            Some(other) => {
+                Err(HttpError::bad_request(format!("unknown wait mode {other:?}; use wait=commit")))
+            }
+        }
+    }
+}
+
+pub async fn submit<S: NodeApi>(
+    State(state): State<ApiState<S>>,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let wait = query.wait()?;
+    let node = &state.node;
+    let kind = body_kind(&headers, &[BodyKind::Json, BodyKind::Binary])?;
+    let bytes = read_body(&headers, body, max_submit_body(node.max_tx_bytes())).await?;
+    let tx = match kind {
+        BodyKind::Binary => bytes,
+        BodyKind::Json => {
+            let request: SubmitRequest = parse_json(&bytes)?;
+            let raw = parse_hex("tx", &request.tx).map_err(|e| HttpError::bad_encoding(e.message))?;
+            Bytes::from(raw)
+        }
+    };
+    let hash = node.submit(tx)?;
+    let answer = match wait {
+        None => known_or_received(node.as_ref(), hash),
+        Some(timeout) => wait_for_final(&state, hash, timeout).await,
+    };
+    Ok(tx_reply(answer))
+}
+
+/// What the node knows about a transaction it just admitted; `received` if nothing yet.
+fn known_or_received<S: NodeApi>(node: &S, hash: Digest) -> TxResponse {
+    match node.transaction(&hash) {
+        Ok(Some(known)) => known,
+        Ok(None) => received(hash),
+        Err(e) => {
+            tracing::warn!(%hash, error = %e, "could not look up a transaction just admitted");
+            received(hash)
+        }
+    }
+}
+
+fn received(hash: Digest) -> TxResponse {
+    TxResponse { hash, status: TxStatus::Pending, stage: TxStage::Received, receipt: None, reason: None }
+}
+
+/// Waits for the node to report the transaction final, for at most `timeout` (plus a little
+/// slack for the node's own bound) or until the server shuts down.
+async fn wait_for_final<S: NodeApi>(state: &ApiState<S>, hash: Digest, timeout: Duration) -> TxResponse {
+    let node = &state.node;
+    let waited = tokio::select! {
+        result = tokio::time::timeout(timeout + WAIT_GRACE, node.wait_for_final(hash, timeout)) => result.ok(),
+        () = state.shutdown.signalled() => None,
+    };
+    match waited {
+        Some(Ok(answer)) => answer,
+        Some(Err(e)) => {
+            tracing::warn!(%hash, error = %e, "waiting for a transaction failed; reporting what is known");
+            known_or_received(node.as_ref(), hash)
+        }
+        None => known_or_received(node.as_ref(), hash),
+    }
+}
+
+/// 200 for a final transaction, 202 while it is still pending.
+fn tx_reply(answer: TxResponse) -> Response {
+    let status = if answer.status.is_final() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    (status, Json(answer)).into_response()
+}
+
+pub async fn get_transaction<S: NodeApi>(
+    State(state): State<ApiState<S>>,
+    ApiPath(hash): ApiPath<String>,
+) -> Result<Json<TxResponse>, HttpError> {
+    let hash = parse_digest("transaction hash", &hash)?;
+    match state.node.transaction(&hash)? {
+        Some(answer) => Ok(Json(answer)),
+        None => Err(HttpError::not_found(format!("transaction {hash} is unknown to this node"))),
+    }
+}

@@ -1,0 +1,310 @@
+//! The validator's answers to the HTTP API ([`NodeApi`] for [`NodeState`]).
+//!
+//! Admission runs here: stateless checks (size, encoding, chain id, signature) and then
+//! stateful ones against the latest executed state (nonce not below the account's next,
+//! not expired, can pay the maximum fee). Proof answers are given at the latest *certified*
+//! height, with the certificate, so clients need not trust this node.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bastion_client::api::{
+    AccountResponse, BlockResponse, CertifiedProof, StatusResponse, StorageResponse, TxResponse, TxStage,
+    TxStatus, ValidatorView, ViewResponse,
+};
+use bastion_client::certificate::StateCertificate;
+use bastion_crypto::{sha256, Digest};
+use bastion_ledger::{admit, check_stateful, Address, AdmissionError, LedgerError, StateQuery};
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::api::service::{ApiError, NodeApi};
+use crate::mempool::{MempoolError, PoolTx, TxLocation};
+use crate::state::NodeState;
+use crate::storage::RocksStateStore;
+use crate::views::{block_response, event_view, final_tx};
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn ledger_error(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::NoContract(c) => ApiError::NotFound(format!("no contract at {c}")),
+        LedgerError::UnknownHeight(h) => ApiError::NotReady(format!("state at height {h} is not available")),
+        LedgerError::ViewFailed(reason) => ApiError::BadRequest(format!("view failed: {reason}")),
+        other => internal(other),
+    }
+}
+
+fn admission_error(e: AdmissionError) -> ApiError {
+    match e {
+        AdmissionError::Encoding(m) => ApiError::BadEncoding(m),
+        AdmissionError::TooLarge { size, max } | AdmissionError::CodeTooLarge { size, max } => {
+            ApiError::TooLarge { size, limit: max }
+        }
+        AdmissionError::WrongChain { expected, actual } => ApiError::WrongChain { got: actual, expected },
+        AdmissionError::BadSignature => ApiError::BadSignature,
+        AdmissionError::NonceTooLow { expected, actual } => {
+            ApiError::NonceTooLow { nonce: actual, next: expected }
+        }
+        AdmissionError::Expired { expiry_height, height } => {
+            ApiError::Expired { expiry_height, next_height: height }
+        }
+        AdmissionError::InsufficientFunds { balance, max_fee } => {
+            ApiError::InsufficientFunds { balance, needed: max_fee }
+        }
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+impl NodeState {
+    fn state_query(&self) -> Result<&StateQuery<RocksStateStore>, ApiError> {
+        self.query
+            .as_ref()
+            .ok_or_else(|| ApiError::NotReady("consensus-only mode keeps no ledger state".into()))
+    }
+
+    /// The certificate to prove against, and its height.
+    fn proof_certificate(&self) -> Result<StateCertificate, ApiError> {
+        self.latest_certificate().ok_or_else(|| ApiError::NotReady("no state root is certified yet".into()))
+    }
+
+    fn submit_opaque(&self, tx: Bytes) -> Result<Digest, ApiError> {
+        let hash = sha256(&tx);
+        // Opaque payloads have no sender: give each its own so per-sender limits never bind.
+        let pool_tx = PoolTx { hash, bytes: tx, sender: Address(hash.0), nonce: 0, verified: None };
+        self.mempool.insert(pool_tx).map_err(|e| ApiError::MempoolFull(e.to_string()))?;
+        Ok(hash)
+    }
+}
+
+impl NodeApi for NodeState {
+    fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    fn max_tx_bytes(&self) -> usize {
+        self.config.mempool.max_tx_bytes
+    }
+
+    fn status(&self) -> StatusResponse {
+        StatusResponse {
+            chain_id: self.chain_id.clone(),
+            validator_index: self.me,
+            ready: self.readiness().is_ok(),
+            consensus_only: self.consensus_only(),
+            round: self.round.load(Ordering::Relaxed),
+            committed_height: self.committed_height.load(Ordering::Relaxed),
+            executed_height: self.executed(),
+            certified_height: self.certified_height.load(Ordering::Relaxed),
+            state_root: self.state_root.read().ok().and_then(|r| *r),
+            mempool_size: self.mempool.queued(),
+            peers_connected: self.transport.peers().filter(|p| self.transport.is_connected(*p)).count(),
+            validators: self
+                .genesis
+                .validators
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ValidatorView {
+                    index: i as u16,
+                    public_key: v.public_key,
+                    quic_addr: v.quic_addr.to_string(),
+                    api_url: v.api_url.clone(),
+                })
+                .collect(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    fn submit(&self, tx: Bytes) -> Result<Digest, ApiError> {
+        if let Err(reason) = self.readiness() {
+            return Err(ApiError::NotReady(reason));
+        }
+        let limit = self.max_tx_bytes();
+        if tx.len() > limit {
+            return Err(ApiError::TooLarge { size: tx.len(), limit });
+        }
+        if self.consensus_only() {
+            return self.submit_opaque(tx);
+        }
+        let verified = admit(&tx, &self.chain_id).map_err(|e| {
+            self.metrics.txs_refused.inc();
+            admission_error(e)
+        })?;
+        let hash = verified.hash();
+        if self.mempool.location(&hash).is_some() || self.storage.receipt(&hash).map_err(internal)?.is_some()
+        {
+            return Ok(hash);
+        }
+        let query = self.state_query()?;
+        let executed = self.executed();
+        let sender = verified.tx().sender_address();
+        let account = query.account(&sender, executed).map_err(ledger_error)?;
+        check_stateful(verified.tx(), &account, executed + 1).map_err(|e| {
+            self.metrics.txs_refused.inc();
+            admission_error(e)
+        })?;
+        let pool_tx =
+            PoolTx { hash, bytes: tx, sender, nonce: verified.tx().nonce, verified: Some(verified) };
+        match self.mempool.insert(pool_tx) {
+            Ok(_) => {
+                self.metrics.txs_admitted.inc();
+                Ok(hash)
+            }
+            Err(e @ (MempoolError::Full(_) | MempoolError::SenderFull(..))) => {
+                Err(ApiError::MempoolFull(e.to_string()))
+            }
+        }
+    }
+
+    fn transaction(&self, hash: &Digest) -> Result<Option<TxResponse>, ApiError> {
+        if let Some(receipt) = self.storage.receipt(hash).map_err(internal)? {
+            return Ok(Some(final_tx(&receipt)));
+        }
+        let stage = match self.mempool.location(hash) {
+            Some(TxLocation::Queued) => TxStage::Received,
+            Some(TxLocation::InBatch(_)) => TxStage::InBatch,
+            None => {
+                if self.consensus_only() && self.storage.tx_height(hash).map_err(internal)?.is_some() {
+                    TxStage::Committed
+                } else {
+                    return Ok(None);
+                }
+            }
+        };
+        let status = if stage == TxStage::Committed { TxStatus::CommittedOk } else { TxStatus::Pending };
+        Ok(Some(TxResponse { hash: *hash, status, stage, receipt: None, reason: None }))
+    }
+
+    async fn wait_for_final(&self, hash: Digest, timeout: Duration) -> Result<TxResponse, ApiError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut executed = self.executed_height.subscribe();
+        loop {
+            let current = self.transaction(&hash)?;
+            match &current {
+                Some(tx) if tx.status.is_final() => return Ok(tx.clone()),
+                _ => {}
+            }
+            tokio::select! {
+                changed = executed.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.transaction(&hash)?.ok_or_else(|| ApiError::NotFound(format!("transaction {hash}")))
+    }
+
+    fn account(&self, address: &Address, proof: bool) -> Result<AccountResponse, ApiError> {
+        let query = self.state_query()?;
+        let (height, certificate) = if proof {
+            let certificate = self.proof_certificate()?;
+            (certificate.height, Some(certificate))
+        } else {
+            (self.executed(), None)
+        };
+        let account = query.account(address, height).map_err(ledger_error)?;
+        let pending_nonce = self.mempool.pending_next_nonce(address).unwrap_or(0).max(account.nonce);
+        let proof = match certificate {
+            Some(certificate) => {
+                let proof = query.account_proof(address, height).map_err(ledger_error)?;
+                Some(CertifiedProof { proof, certificate })
+            }
+            None => None,
+        };
+        Ok(AccountResponse {
+            address: *address,
+            balance: account.balance,
+            nonce: account.nonce,
+            pending_nonce,
+            is_contract: account.is_contract(),
+            height,
+            proof,
+        })
+    }
+
+    fn storage(&self, contract: &Address, key: &[u8], proof: bool) -> Result<StorageResponse, ApiError> {
+        let query = self.state_query()?;
+        let (height, certificate) = if proof {
+            let certificate = self.proof_certificate()?;
+            (certificate.height, Some(certificate))
+        } else {
+            (self.executed(), None)
+        };
+        if query.code(contract, height).map_err(ledger_error)?.is_none() {
+            return Err(ApiError::UnknownContract(*contract));
+        }
+        let value = query.storage(contract, key, height).map_err(ledger_error)?;
+        let proof = match certificate {
+            Some(certificate) => {
+                let proof = query.storage_proof(contract, key, height).map_err(ledger_error)?;
+                Some(CertifiedProof { proof, certificate })
+            }
+            None => None,
+        };
+        Ok(StorageResponse {
+            contract: *contract,
+            key_hex: hex::encode(key),
+            value_hex: value.map(hex::encode),
+            height,
+            proof,
+        })
+    }
+
+    fn view(&self, contract: &Address, method: &str, args: &[u8]) -> Result<ViewResponse, ApiError> {
+        let query = self.state_query()?;
+        let height = self.executed();
+        if query.code(contract, height).map_err(ledger_error)?.is_none() {
+            return Err(ApiError::UnknownContract(*contract));
+        }
+        let outcome = query.view(contract, method, args, height).map_err(ledger_error)?;
+        Ok(ViewResponse {
+            return_hex: hex::encode(&outcome.return_data),
+            height: outcome.height,
+            fuel_used: outcome.fuel_used,
+            events: outcome.events.iter().map(event_view).collect(),
+            witness: None,
+        })
+    }
+
+    fn block(&self, height: Option<u64>) -> Result<Option<BlockResponse>, ApiError> {
+        let height = height.unwrap_or_else(|| self.executed());
+        if height == 0 || height > self.executed() {
+            return Ok(None);
+        }
+        let Some(block) = self.storage.committed_block(height).map_err(internal)? else { return Ok(None) };
+        let Some(record) = self.storage.execution(height).map_err(internal)? else { return Ok(None) };
+        let mut receipts = Vec::new();
+        if !self.consensus_only() {
+            for hash in &record.tx_hashes {
+                if let Some(receipt) = self.storage.receipt(hash).map_err(internal)? {
+                    receipts.push(receipt);
+                }
+            }
+        }
+        let root = (!self.consensus_only()).then_some(record.state_root);
+        Ok(Some(block_response(&block, root, &record.tx_hashes, &receipts)))
+    }
+
+    fn blocks_from(&self, from: u64, limit: usize) -> Result<Vec<BlockResponse>, ApiError> {
+        let mut out = Vec::new();
+        let mut height = from.max(1);
+        while out.len() < limit {
+            match self.block(Some(height))? {
+                Some(block) => out.push(block),
+                None => break,
+            }
+            height += 1;
+        }
+        Ok(out)
+    }
+
+    fn subscribe_blocks(&self) -> broadcast::Receiver<BlockResponse> {
+        self.blocks.subscribe()
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.mempool_size.set(self.mempool.queued() as i64);
+        self.metrics.transport_dropped.set(self.transport.stats().dropped_full as i64);
+        self.metrics.render()
+    }
+}

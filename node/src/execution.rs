@@ -1,0 +1,157 @@
+//! Executing committed blocks, in order, exactly once each.
+//!
+//! Runs on its own thread. For each committed block it gathers the transactions of the
+//! block's batches (fetching batches it lacks; it cannot skip one without diverging), drops
+//! transactions already executed (the same transaction may reach several validators and so
+//! several batches), applies the rest to the ledger and records state root and receipts in
+//! one synced write. Signatures were checked when the batch was admitted or received; a
+//! batch reloaded from disk after a restart is checked again, in one batch verification.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bastion_consensus::Block;
+use bastion_crypto::Digest;
+use bastion_ledger::{admit_batch, Executor, Receipt, VerifiedTransaction};
+use tokio::sync::mpsc;
+
+use crate::batch::Batch;
+use crate::certifier::Certifier;
+use crate::fetcher::BatchFetcher;
+use crate::state::NodeState;
+use crate::storage::RocksStateStore;
+use crate::views::block_response;
+
+pub struct Execution {
+    pub state: Arc<NodeState>,
+    pub executor: Option<Executor<RocksStateStore>>,
+    pub fetcher: Arc<BatchFetcher>,
+    pub certifier: Arc<Certifier>,
+}
+
+/// The transactions of one batch, as execution needs them.
+enum BatchTxs {
+    Verified(Arc<Vec<VerifiedTransaction>>),
+    Opaque(Vec<Digest>),
+}
+
+impl Execution {
+    /// Executes committed blocks until the channel closes; halts the validator on failure.
+    pub fn run(mut self, mut committed: mpsc::Receiver<Vec<Block>>) {
+        while let Some(blocks) = committed.blocking_recv() {
+            for block in blocks {
+                if let Err(error) = self.execute(&block) {
+                    self.state.halt(format!("cannot execute height {}: {error}", block.height));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, block: &Block) -> Result<(), String> {
+        let executed = self.state.executed();
+        if block.height <= executed {
+            return Ok(());
+        }
+        if block.height != executed + 1 {
+            return Err(format!("blocks out of order: executed {executed}, got {}", block.height));
+        }
+        let started = Instant::now();
+        let mut seen = HashSet::new();
+        let mut verified: Vec<VerifiedTransaction> = Vec::new();
+        let mut hashes: Vec<Digest> = Vec::new();
+        for digest in &block.payload {
+            match self.load_batch(digest, block.author)? {
+                BatchTxs::Verified(txs) => {
+                    for tx in txs.iter() {
+                        if seen.insert(tx.hash()) && !self.already_executed(&tx.hash())? {
+                            hashes.push(tx.hash());
+                            verified.push(tx.clone());
+                        }
+                    }
+                }
+                BatchTxs::Opaque(tx_hashes) => {
+                    for hash in tx_hashes {
+                        if seen.insert(hash) && !self.already_executed(&hash)? {
+                            hashes.push(hash);
+                        }
+                    }
+                }
+            }
+        }
+        let (state_root, receipts): (Option<Digest>, Vec<Receipt>) = match self.executor.as_mut() {
+            Some(executor) => {
+                // State, receipts and the executed-height marker reach disk in one write.
+                let executed = executor.execute_block(block.height, &verified).map_err(|e| e.to_string())?;
+                self.state.storage.stage_execution(executed.outcome());
+                let outcome = executor.commit(executed).map_err(|e| e.to_string())?;
+                (Some(outcome.state_root), outcome.receipts)
+            }
+            None => {
+                self.state
+                    .storage
+                    .record_execution(block.height, Digest::ZERO, &[], &hashes)
+                    .map_err(|e| e.to_string())?;
+                (None, Vec::new())
+            }
+        };
+        self.state.mempool.finalized(&hashes);
+        let metrics = &self.state.metrics;
+        metrics.committed_txs.inc_by(hashes.len() as u64);
+        metrics.executed_height.set(block.height as i64);
+        metrics.execute_block_seconds.observe(started.elapsed().as_secs_f64());
+        if let Ok(mut root) = self.state.state_root.write() {
+            *root = state_root;
+        }
+        self.state.executed_height.send_replace(block.height);
+        if let Some(root) = state_root {
+            self.certifier.executed(block.height, root);
+        }
+        let _ = self.state.blocks.send(block_response(block, state_root, &hashes, &receipts));
+        Ok(())
+    }
+
+    /// Executed before (at any height): the transaction index answers in both modes.
+    fn already_executed(&self, hash: &Digest) -> Result<bool, String> {
+        Ok(self.state.storage.tx_height(hash).map_err(|e| e.to_string())?.is_some())
+    }
+
+    /// A batch's transactions: from the cache of verified batches, from disk (verified
+    /// again), or from peers, waiting as long as it takes.
+    fn load_batch(&self, digest: &Digest, author: u16) -> Result<BatchTxs, String> {
+        if !self.state.consensus_only() {
+            if let Some(txs) = self.state.take_cached_batch(digest) {
+                return Ok(BatchTxs::Verified(txs));
+            }
+        }
+        let started = Instant::now();
+        let mut warned = Instant::now();
+        loop {
+            if let Some(bytes) = self.state.storage.batch(digest).map_err(|e| e.to_string())? {
+                let batch: Batch =
+                    bincode::deserialize(&bytes).map_err(|e| format!("stored batch {digest}: {e}"))?;
+                let (computed, tx_hashes) = batch.hashes();
+                if computed != *digest {
+                    return Err(format!("stored batch {digest} hashes to {computed}"));
+                }
+                if self.state.consensus_only() {
+                    return Ok(BatchTxs::Opaque(tx_hashes));
+                }
+                let results = admit_batch(&batch.txs, &self.state.chain_id, Some(&self.state.key_cache));
+                self.state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
+                // Stored batches were verified when they arrived: an invalid transaction here
+                // means the disk changed under us.
+                let txs: Result<Vec<_>, _> = results.into_iter().collect();
+                let txs = txs.map_err(|e| format!("stored batch {digest} no longer verifies: {e}"))?;
+                return Ok(BatchTxs::Verified(Arc::new(txs)));
+            }
+            self.fetcher.want(&[*digest], author);
+            if warned.elapsed() > Duration::from_secs(10) {
+                tracing::warn!(%digest, waited_s = started.elapsed().as_secs(), "still waiting for a committed batch");
+                warned = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Dispatching what peers send: consensus messages to the driver, batches to verification,
+//! requests to storage, state votes to the certifier.
+//!
+//! Block requests are answered from storage, not from the consensus core, so a validator
+//! that is far behind can fetch any committed block, not just the recent ones the core holds.
+
+use std::sync::Arc;
+
+use bastion_consensus::{ConsensusMessage, MAX_SYNC_BLOCKS};
+use bastion_crypto::Digest;
+use bastion_ledger::admit_batch;
+use tokio::sync::mpsc;
+
+use crate::batch::Batch;
+use crate::certifier::Certifier;
+use crate::driver::DriverInput;
+use crate::fetcher::BatchFetcher;
+use crate::state::NodeState;
+use crate::wire::{NetMessage, MAX_BATCH_REQUEST};
+
+/// Most payload digests in one block response (keeps responses well under the frame limit).
+const MAX_SYNC_PAYLOAD: usize = 16_384;
+
+pub struct Inbound {
+    pub state: Arc<NodeState>,
+    pub driver: mpsc::Sender<DriverInput>,
+    pub batches: mpsc::Sender<(u16, Batch)>,
+    pub certifier: Arc<Certifier>,
+}
+
+impl Inbound {
+    pub async fn run(self, mut inbound: mpsc::Receiver<(u16, NetMessage)>) {
+        while let Some((from, message)) = inbound.recv().await {
+            match message {
+                NetMessage::Consensus(ConsensusMessage::BlockRequest { digest, count }) => {
+                    let state = self.state.clone();
+                    tokio::task::spawn_blocking(move || serve_blocks(&state, from, digest, count));
+                }
+                NetMessage::Consensus(message) => {
+                    if self.driver.send(DriverInput::Message(from, message)).await.is_err() {
+                        return;
+                    }
+                }
+                NetMessage::Batch(batch) => {
+                    if self.batches.send((from, batch)).await.is_err() {
+                        return;
+                    }
+                }
+                NetMessage::BatchRequest(digests) => {
+                    let state = self.state.clone();
+                    tokio::task::spawn_blocking(move || serve_batches(&state, from, &digests));
+                }
+                NetMessage::StateVote { height, state_root, signer, signature } => {
+                    self.certifier.on_vote(from, height, state_root, signer, signature);
+                }
+            }
+        }
+    }
+}
+
+fn serve_blocks(state: &NodeState, to: u16, digest: Digest, count: u16) {
+    let count = usize::from(count).clamp(1, MAX_SYNC_BLOCKS);
+    let mut blocks = Vec::new();
+    let mut payload = 0;
+    let mut cursor = digest;
+    while blocks.len() < count {
+        let Ok(Some(block)) = state.storage.block(&cursor) else { break };
+        if !blocks.is_empty() && payload + block.payload.len() > MAX_SYNC_PAYLOAD {
+            break;
+        }
+        payload += block.payload.len();
+        cursor = block.parent().digest;
+        let at_genesis = block.height <= 1;
+        blocks.push(block);
+        if at_genesis {
+            break;
+        }
+    }
+    if !blocks.is_empty() {
+        let _ = state.transport.send(to, &NetMessage::Consensus(ConsensusMessage::BlockResponse { blocks }));
+    }
+}
+
+fn serve_batches(state: &NodeState, to: u16, digests: &[Digest]) {
+    for digest in digests.iter().take(MAX_BATCH_REQUEST) {
+        let Ok(Some(bytes)) = state.storage.batch(digest) else { continue };
+        match bincode::deserialize::<Batch>(&bytes) {
+            Ok(batch) => {
+                let _ = state.transport.send(to, &NetMessage::Batch(batch));
+            }
+            Err(e) => tracing::error!(%digest, error = %e, "a stored batch does not decode"),
+        }
+    }
+}
+
+/// Verifies and stores batches from peers, one at a time (each verification is itself
+/// parallel across cores), then tells consensus the payload is available.
+pub async fn verify_batches(
+    state: Arc<NodeState>,
+    fetcher: Arc<BatchFetcher>,
+    driver: mpsc::Sender<DriverInput>,
+    mut batches: mpsc::Receiver<(u16, Batch)>,
+) {
+    while let Some((from, batch)) = batches.recv().await {
+        let worker_state = state.clone();
+        let verdict = tokio::task::spawn_blocking(move || check_and_store(&worker_state, from, batch)).await;
+        match verdict {
+            Ok(Some(digest)) => {
+                fetcher.arrived(&digest);
+                if driver.send(DriverInput::PayloadAvailable(digest)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "batch verification task failed"),
+        }
+    }
+}
+
+/// Returns the batch's digest once it is verified and stored; `None` if refused.
+fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest> {
+    let (digest, _) = batch.hashes();
+    if let Ok(true) = state.storage.has_batch(&digest) {
+        return Some(digest);
+    }
+    let max_bytes = state.config.mempool.batch_max_bytes.saturating_mul(2);
+    if batch.byte_size() > max_bytes || batch.txs.len() > state.config.mempool.batch_max_txs.saturating_mul(2)
+    {
+        state.metrics.batches_rejected.inc();
+        tracing::warn!(from, %digest, "refused an oversized batch");
+        return None;
+    }
+    if !state.consensus_only() {
+        let results = admit_batch(&batch.txs, &state.chain_id, Some(&state.key_cache));
+        state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
+        let txs: Result<Vec<_>, _> = results.into_iter().collect();
+        match txs {
+            Ok(txs) => state.cache_batch(digest, Arc::new(txs)),
+            Err(e) => {
+                // An honest validator only batches admitted transactions: the author is faulty.
+                state.metrics.batches_rejected.inc();
+                tracing::warn!(from, %digest, error = %e, "refused a batch with an invalid transaction");
+                return None;
+            }
+        }
+    }
+    let bytes = match bincode::serialize(&batch) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a batch");
+            return None;
+        }
+    };
+    if let Err(e) = state.storage.put_batch(&digest, &bytes) {
+        tracing::error!(%digest, error = %e, "cannot store a batch");
+        return None;
+    }
+    state.metrics.batches_received.inc();
+    Some(digest)
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics of one validator (`GET /metrics`).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    pub round: Gauge,
+    pub committed_height: Gauge,
+    pub executed_height: Gauge,
+    pub certified_height: Gauge,
+    pub mempool_size: Gauge,
+    pub committed_txs: Counter,
+    pub round_timeouts: Counter,
+    pub batches_sealed: Counter,
+    pub batches_received: Counter,
+    pub batches_rejected: Counter,
+    pub txs_admitted: Counter,
+    pub txs_refused: Counter,
+    pub peers_connected: Gauge,
+    pub transport_dropped: Gauge,
+    pub verify_batch_size: Histogram,
+    pub commit_latency_seconds: Histogram,
+    pub execute_block_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bastion");
+        let m = Metrics {
+            round: Gauge::default(),
+            committed_height: Gauge::default(),
+            executed_height: Gauge::default(),
+            certified_height: Gauge::default(),
+            mempool_size: Gauge::default(),
+            committed_txs: Counter::default(),
+            round_timeouts: Counter::default(),
+            batches_sealed: Counter::default(),
+            batches_received: Counter::default(),
+            batches_rejected: Counter::default(),
+            txs_admitted: Counter::default(),
+            txs_refused: Counter::default(),
+            peers_connected: Gauge::default(),
+            transport_dropped: Gauge::default(),
+            verify_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            commit_latency_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            execute_block_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        registry.register("consensus_round", "Current consensus round", m.round.clone());
+        registry.register(
+            "committed_height",
+            "Height of the last committed block",
+            m.committed_height.clone(),
+        );
+        registry.register("executed_height", "Height of the last executed block", m.executed_height.clone());
+        registry.register(
+            "certified_height",
+            "Height of the last certified state root",
+            m.certified_height.clone(),
+        );
+        registry.register("mempool_size", "Transactions waiting to be batched", m.mempool_size.clone());
+        registry.register("committed_txs", "Transactions committed and executed", m.committed_txs.clone());
+        registry.register("round_timeouts", "Rounds this validator timed out in", m.round_timeouts.clone());
+        registry.register("batches_sealed", "Batches sealed by this validator", m.batches_sealed.clone());
+        registry.register(
+            "batches_received",
+            "Valid batches received from peers",
+            m.batches_received.clone(),
+        );
+        registry.register(
+            "batches_rejected",
+            "Batches refused (bad transactions or encoding)",
+            m.batches_rejected.clone(),
+        );
+        registry.register("txs_admitted", "Transactions admitted through the API", m.txs_admitted.clone());
+        registry.register("txs_refused", "Transactions refused at admission", m.txs_refused.clone());
+        registry.register("peers_connected", "Validators connected over QUIC", m.peers_connected.clone());
+        registry.register(
+            "transport_dropped",
+            "Messages dropped on full peer queues",
+            m.transport_dropped.clone(),
+        );
+        registry.register(
+            "verify_batch_size",
+            "Signatures per batch verification",
+            m.verify_batch_size.clone(),
+        );
+        registry.register(
+            "commit_latency_seconds",
+            "Admission to execution of transactions admitted here",
+            m.commit_latency_seconds.clone(),
+        );
+        registry.register(
+            "execute_block_seconds",
+            "Time to execute and record one block",
+            m.execute_block_seconds.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

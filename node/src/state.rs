@@ -1,0 +1,160 @@
+//! State shared by the validator's tasks: storage, mempool, transport, status, metrics.
+//!
+//! Each task owns its own loop (consensus driver, execution, batcher, inbound dispatch,
+//! API); they meet here. Status numbers are atomics so the API reads them without locks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bastion_client::api::BlockResponse;
+use bastion_client::certificate::StateCertificate;
+use bastion_crypto::{Digest, KeyCache, KeyPair, PublicKey};
+use bastion_ledger::{StateQuery, VerifiedTransaction};
+use bastion_testnet::config::{GenesisFile, NodeConfig};
+use tokio::sync::{broadcast, watch};
+
+use crate::mempool::Mempool;
+use crate::metrics::Metrics;
+use crate::storage::{RocksStateStore, Storage};
+use crate::transport::TransportHandle;
+use crate::wire::NetMessage;
+
+/// Verified transactions of recently seen batches, so each signature is checked once.
+pub type VerifiedBatch = Arc<Vec<VerifiedTransaction>>;
+
+const MAX_CACHED_BATCHES: usize = 4_096;
+const MAX_CERTIFICATES: usize = 256;
+
+pub struct NodeState {
+    pub config: NodeConfig,
+    pub genesis: GenesisFile,
+    pub chain_id: String,
+    pub me: u16,
+    pub key: KeyPair,
+    pub committee: Vec<PublicKey>,
+    pub storage: Storage,
+    pub mempool: Mempool,
+    pub transport: TransportHandle<NetMessage>,
+    pub metrics: Metrics,
+    pub key_cache: KeyCache,
+    /// Read access to executed state (absent in consensus-only mode).
+    pub query: Option<StateQuery<RocksStateStore>>,
+    pub round: AtomicU64,
+    pub committed_height: AtomicU64,
+    pub executed_height: watch::Sender<u64>,
+    pub certified_height: AtomicU64,
+    pub state_root: RwLock<Option<Digest>>,
+    pub certificates: RwLock<BTreeMap<u64, StateCertificate>>,
+    pub blocks: broadcast::Sender<BlockResponse>,
+    verified_batches: Mutex<HashMap<Digest, VerifiedBatch>>,
+    ready: AtomicBool,
+    halted: RwLock<Option<String>>,
+}
+
+impl NodeState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: NodeConfig,
+        genesis: GenesisFile,
+        key: KeyPair,
+        storage: Storage,
+        transport: TransportHandle<NetMessage>,
+        query: Option<StateQuery<RocksStateStore>>,
+        executed_height: u64,
+        state_root: Option<Digest>,
+    ) -> Self {
+        let mempool = Mempool::new(config.mempool.capacity, config.mempool.per_sender);
+        let (executed, _) = watch::channel(executed_height);
+        let (blocks, _) = broadcast::channel(1_024);
+        NodeState {
+            chain_id: genesis.chain_id.clone(),
+            me: config.index,
+            committee: genesis.validators.iter().map(|v| v.public_key).collect(),
+            config,
+            genesis,
+            key,
+            storage,
+            mempool,
+            transport,
+            metrics: Metrics::new(),
+            key_cache: KeyCache::new(100_000),
+            query,
+            round: AtomicU64::new(0),
+            committed_height: AtomicU64::new(0),
+            executed_height: executed,
+            certified_height: AtomicU64::new(0),
+            state_root: RwLock::new(state_root),
+            certificates: RwLock::new(BTreeMap::new()),
+            blocks,
+            verified_batches: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+            halted: RwLock::new(None),
+        }
+    }
+
+    pub fn consensus_only(&self) -> bool {
+        self.config.consensus_only
+    }
+
+    pub fn executed(&self) -> u64 {
+        *self.executed_height.borrow()
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Ready to serve: started, caught up enough to answer, not halted.
+    pub fn readiness(&self) -> Result<(), String> {
+        if let Some(reason) = self.halt_reason() {
+            return Err(format!("halted: {reason}"));
+        }
+        if !self.ready.load(Ordering::SeqCst) {
+            return Err("starting".into());
+        }
+        Ok(())
+    }
+
+    /// Stops this validator from taking part in consensus, for good, with a reason that
+    /// `/health` reports. Used when continuing could violate safety (safety data cannot be
+    /// persisted) or would build on a state the quorum disagrees with.
+    pub fn halt(&self, reason: String) {
+        tracing::error!(%reason, "validator halted: it no longer votes or proposes");
+        if let Ok(mut halted) = self.halted.write() {
+            halted.get_or_insert(reason);
+        }
+    }
+
+    pub fn halt_reason(&self) -> Option<String> {
+        self.halted.read().ok().and_then(|h| h.clone())
+    }
+
+    pub fn cache_batch(&self, digest: Digest, txs: VerifiedBatch) {
+        let mut cache = self.verified_batches.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_BATCHES {
+            cache.clear();
+        }
+        cache.insert(digest, txs);
+    }
+
+    pub fn take_cached_batch(&self, digest: &Digest) -> Option<VerifiedBatch> {
+        self.verified_batches.lock().unwrap_or_else(|p| p.into_inner()).remove(digest)
+    }
+
+    pub fn add_certificate(&self, certificate: StateCertificate) {
+        let height = certificate.height;
+        if let Ok(mut certs) = self.certificates.write() {
+            certs.insert(height, certificate);
+            while certs.len() > MAX_CERTIFICATES {
+                certs.pop_first();
+            }
+        }
+        self.certified_height.fetch_max(height, Ordering::SeqCst);
+        self.metrics.certified_height.set(self.certified_height.load(Ordering::SeqCst) as i64);
+    }
+
+    pub fn latest_certificate(&self) -> Option<StateCertificate> {
+        self.certificates.read().ok().and_then(|c| c.values().next_back().cloned())
+    }
+}

@@ -1,0 +1,189 @@
+//! Execution results: receipts by transaction hash, where each transaction landed, and one
+//! [`ExecutionRecord`] per executed height, with the executed-height marker.
+//!
+//! There are two ways to write a block's results, both atomic and synced:
+//! * **Separate**: [`Storage::record_execution`] after `Executor::apply_block`. A crash
+//!   between the two leaves the state tree one version ahead of the executed-height marker;
+//!   [`Storage::open`] repairs that by moving the tree's latest version back to the marker
+//!   (see `RocksStateStore`), so `Executor::open` resumes at the executed height and the
+//!   block is executed again. That rewrites the very same nodes and values, because
+//!   execution is deterministic and every tree write is keyed by its version: same root.
+//! * **Staged**: [`Storage::stage_execution`] right before the executor writes the block's
+//!   state; the state version, receipts and marker then go to disk in *one* write and there
+//!   is never anything to repair:
+//!   ```text
+//!   let executed = executor.execute_block(height, &txs)?;
+//!   storage.stage_execution(executed.outcome());
+//!   let outcome = executor.commit(executed)?;
+//!   ```
+//!
+//! In consensus-only mode there are no receipts: `tx_hashes` alone are indexed, so
+//! [`Storage::tx_height`] still answers.
+//!
+//! Recording is ordered: height `h` follows `h - 1` (the first recorded height is free);
+//! recording a height again is accepted only with the identical outcome. A transaction
+//! hash that occurs twice on the chain (the second occurrence is rejected for its nonce)
+//! keeps the index entry and receipt of its first occurrence: a `rejected` receipt never
+//! replaces an existing one.
+
+use std::collections::HashSet;
+
+use bastion_crypto::Digest;
+use bastion_ledger::{receipts_root, BlockOutcome, Receipt, ReceiptStatus};
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use super::{cf, encode, lock, Storage, StorageError};
+
+pub(super) const EXECUTED_KEY: &[u8] = b"executed_height";
+
+/// What executing one height produced, besides the receipts themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub height: u64,
+    pub state_root: Digest,
+    pub receipts_root: Digest,
+    /// The block's transactions, in execution order.
+    pub tx_hashes: Vec<Digest>,
+}
+
+/// Where a transaction's receipt comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+impl Storage {
+    /// Writes the results of executing `height` in one synced write: the receipts (empty in
+    /// consensus-only mode, else one per transaction, in order), the transaction index for
+    /// `tx_hashes`, the [`ExecutionRecord`] and the executed-height marker.
+    pub fn record_execution(
+        &self,
+        height: u64,
+        state_root: Digest,
+        receipts: &[Receipt],
+        tx_hashes: &[Digest],
+    ) -> Result<(), StorageError> {
+        let _guard = lock(&self.inner.execution_lock);
+        let mut batch = WriteBatch::default();
+        self.add_execution(&mut batch, height, state_root, receipts, tx_hashes)?;
+        self.write(batch, true, "execution record")
+    }
+
+    /// Holds `outcome` until the state of its height is committed through
+    /// [`super::RocksStateStore`], which then writes both together. Replaces anything staged
+    /// before; an outcome staged for another version than the one committed is discarded.
+    pub fn stage_execution(&self, outcome: &BlockOutcome) {
+        *lock(&self.inner.staged) = Some(outcome.clone());
+    }
+
+    /// The highest height whose results are recorded.
+    pub fn executed_height(&self) -> Result<Option<u64>, StorageError> {
+        self.get_u64(cf::META, EXECUTED_KEY, "executed height")
+    }
+
+    pub fn execution(&self, height: u64) -> Result<Option<ExecutionRecord>, StorageError> {
+        self.get_decoded(cf::HEIGHTS, &height.to_be_bytes(), "execution record")
+    }
+
+    pub fn receipt(&self, tx_hash: &Digest) -> Result<Option<Receipt>, StorageError> {
+        self.get_decoded(cf::RECEIPTS, tx_hash.as_bytes(), "receipt")
+    }
+
+    pub fn tx_location(&self, tx_hash: &Digest) -> Result<Option<TxLocation>, StorageError> {
+        self.get_decoded(cf::TX_INDEX, tx_hash.as_bytes(), "transaction index")
+    }
+
+    /// The height at which a transaction was executed (also in consensus-only mode).
+    pub fn tx_height(&self, tx_hash: &Digest) -> Result<Option<u64>, StorageError> {
+        Ok(self.tx_location(tx_hash)?.map(|location| location.height))
+    }
+
+    /// Writes the staged outcome of `version`, if there is one, into `batch`.
+    pub(super) fn add_staged_execution(
+        &self,
+        batch: &mut WriteBatch,
+        version: u64,
+    ) -> Result<(), StorageError> {
+        let Some(staged) = lock(&self.inner.staged).take() else { return Ok(()) };
+        if staged.height != version {
+            tracing::warn!(
+                staged = staged.height,
+                version,
+                "discarding an execution staged for another height"
+            );
+            return Ok(());
+        }
+        let tx_hashes: Vec<Digest> = staged.receipts.iter().map(|r| r.tx_hash).collect();
+        self.add_execution(batch, version, staged.state_root, &staged.receipts, &tx_hashes)
+    }
+
+    /// Adds the writes that record one height to `batch`. The caller holds the execution lock.
+    fn add_execution(
+        &self,
+        batch: &mut WriteBatch,
+        height: u64,
+        state_root: Digest,
+        receipts: &[Receipt],
+        tx_hashes: &[Digest],
+    ) -> Result<(), StorageError> {
+        let refuse = |detail: String| StorageError::Refused { what: "execution record", detail };
+        check_receipts(height, receipts, tx_hashes).map_err(refuse)?;
+        let receipts_root = receipts_root(receipts)
+            .map_err(|e| StorageError::Encode { what: "receipts", detail: e.to_string() })?;
+        let record = ExecutionRecord { height, state_root, receipts_root, tx_hashes: tx_hashes.to_vec() };
+        if let Some(executed) = self.executed_height()? {
+            if height <= executed {
+                return match self.execution(height)? {
+                    Some(stored) if stored == record => Ok(()),
+                    _ => Err(refuse(format!("height {height} is already recorded with another outcome"))),
+                };
+            }
+            if height != executed + 1 {
+                return Err(refuse(format!("height {height} does not follow executed height {executed}")));
+            }
+        }
+        let mut written = HashSet::new();
+        for (index, tx_hash) in tx_hashes.iter().enumerate() {
+            let receipt = receipts.get(index);
+            let rejected = receipt.is_some_and(|r| matches!(r.status, ReceiptStatus::Rejected { .. }));
+            if rejected && (written.contains(tx_hash) || self.contains(cf::TX_INDEX, tx_hash.as_bytes())?) {
+                continue;
+            }
+            written.insert(*tx_hash);
+            let index = u32::try_from(index).map_err(|_| refuse("more than 2^32 transactions".into()))?;
+            let location = TxLocation { height, index };
+            batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", &location)?);
+            if let Some(receipt) = receipt {
+                batch.put_cf(self.cf(cf::RECEIPTS)?, tx_hash.as_bytes(), encode("receipt", receipt)?);
+            }
+        }
+        batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), encode("execution record", &record)?);
+        batch.put_cf(self.cf(cf::META)?, EXECUTED_KEY, height.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// Receipts are either absent (consensus-only mode) or one per transaction, in order.
+fn check_receipts(height: u64, receipts: &[Receipt], tx_hashes: &[Digest]) -> Result<(), String> {
+    if receipts.is_empty() {
+        return Ok(());
+    }
+    if receipts.len() != tx_hashes.len() {
+        return Err(format!("{} receipts for {} transactions", receipts.len(), tx_hashes.len()));
+    }
+    for (index, (receipt, tx_hash)) in receipts.iter().zip(tx_hashes).enumerate() {
+        if receipt.tx_hash != *tx_hash
+            || receipt.height != height
+            || usize::try_from(receipt.index).ok() != Some(index)
+        {
+            return Err(format!(
+                "receipt of {} at height {} index {} does not belong to transaction {tx_hash} at height {height} \
+                 index {index}",
+                receipt.tx_hash, receipt.height, receipt.index
+            ));
+        }
+    }
+    Ok(())
+}
