@@ -18,13 +18,8 @@ test: prereqs
 
 ## Start a local 4-validator testnet in the foreground (Ctrl-C stops it).
 testnet: build
-	@if $(CARGO) run --release --quiet --bin bastion -- --help >/dev/null 2>&1; then \
-		$(CARGO) run --release --quiet --bin bastion -- testnet up --validators 4; \
-	else \
-		echo "error: the bastion CLI and validator binary are not built yet in this version;"; \
-		echo "       the local testnet lands with the 'Validator node' and 'User surface' work."; \
-		exit 1; \
-	fi
+	@echo "starting a local 4-validator testnet (Ctrl-C stops it)"
+	$(CARGO) run --release --quiet --bin bastion -- testnet up --validators $${VALIDATORS:-4}
 
 ## Thousands of simulation seeds (not run in CI).
 sim-soak:

@@ -374,9 +374,11 @@ fn keys_bench_and_usage() {
     assert_eq!(shown["seed"], hex::encode(bastion_testnet::dev_keys::dev_seed(0)));
     assert_eq!(json(&run(home.path(), &["--json", "keys", "show", "alice"]))["address"], alice["address"]);
 
-    let out = run(home.path(), &["bench", "--rate", "10"]);
-    assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("not implemented in this version"));
+    // No node to load: nothing is sent, and it says why.
+    let out = run(home.path(), &["bench", "--rate", "10", "--duration", "1"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no node to talk to"), "{}", stderr(&out));
+    assert_eq!(code(&run(home.path(), &["bench", "--accounts", "11"])), 1);
 
     assert_eq!(code(&run(home.path(), &["transfer", "--from", "dev0"])), 1);
     assert_eq!(code(&run(home.path(), &["frobnicate"])), 1);

@@ -65,9 +65,15 @@ impl NodeState {
             .ok_or_else(|| ApiError::NotReady("consensus-only mode keeps no ledger state".into()))
     }
 
-    /// The certificate to prove against, and its height.
-    fn proof_certificate(&self) -> Result<StateCertificate, ApiError> {
-        self.latest_certificate().ok_or_else(|| ApiError::NotReady("no state root is certified yet".into()))
+    /// The height a state query is answered at: the latest certified one (with its
+    /// certificate) when a proof is asked for, else the latest executed one.
+    fn answer_height(&self, proof: bool) -> Result<(u64, Option<StateCertificate>), ApiError> {
+        if !proof {
+            return Ok((self.executed(), None));
+        }
+        let certificate =
+            self.latest_certificate().ok_or_else(|| ApiError::NotReady("no state root is certified yet".into()))?;
+        Ok((certificate.height, Some(certificate)))
     }
 
     fn submit_opaque(&self, tx: Bytes) -> Result<Digest, ApiError> {
@@ -196,12 +202,7 @@ impl NodeApi for NodeState {
 
     fn account(&self, address: &Address, proof: bool) -> Result<AccountResponse, ApiError> {
         let query = self.state_query()?;
-        let (height, certificate) = if proof {
-            let certificate = self.proof_certificate()?;
-            (certificate.height, Some(certificate))
-        } else {
-            (self.executed(), None)
-        };
+        let (height, certificate) = self.answer_height(proof)?;
         let account = query.account(address, height).map_err(ledger_error)?;
         let pending_nonce = self.mempool.pending_next_nonce(address).unwrap_or(0).max(account.nonce);
         let proof = match certificate {
@@ -224,12 +225,7 @@ impl NodeApi for NodeState {
 
     fn storage(&self, contract: &Address, key: &[u8], proof: bool) -> Result<StorageResponse, ApiError> {
         let query = self.state_query()?;
-        let (height, certificate) = if proof {
-            let certificate = self.proof_certificate()?;
-            (certificate.height, Some(certificate))
-        } else {
-            (self.executed(), None)
-        };
+        let (height, certificate) = self.answer_height(proof)?;
         if query.code(contract, height).map_err(ledger_error)?.is_none() {
             return Err(ApiError::UnknownContract(*contract));
         }

@@ -251,6 +251,9 @@ pub struct BenchArgs {
     /// Size of each opaque transaction in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 512, requires = "opaque")]
     pub tx_size: usize,
+    /// Most submissions in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub concurrency: usize,
 }
 
 /// Bytes given on the command line as hex.

@@ -1,11 +1,374 @@
-//! `bastion bench`: not implemented in this version; it says so and exits with 1.
+//! `bastion bench`: an open-loop load test against the local testnet (or one `--node`).
+//!
+//! Every transaction is built (and, in signed mode, signed) before the clock starts, so
+//! the client's own work does not shape the load. Transactions go out at `--rate` per
+//! second for `--duration` seconds, spread round-robin over every validator, with at most
+//! `--concurrency` requests in flight; a 429 is counted as `rejected` and never retried.
+//! One validator's event stream tells when each transaction committed. The run is bounded:
+//! the submission window closes at twice the duration plus 5 s even if the node stalls,
+//! and stragglers are awaited at most [`STRAGGLER_WAIT`].
+
+mod report;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bastion_client::discovery::NodeSource;
+use bastion_client::{Client, ClientError};
+use bastion_crypto::{sha256, Digest};
+use bastion_ledger::{Address, TransactionBuilder};
+use bastion_testnet::dev_keys::{dev_key, DEV_KEY_COUNT};
+use bastion_testnet::layout::TestnetDir;
+use bastion_testnet::Manifest;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::RngCore;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::args::BenchArgs;
 use crate::context::Context;
 use crate::exit::Exit;
+use report::{metric_sum, summarize, Outcome, Report, Sample};
 
-pub fn run(_ctx: &Context, _args: BenchArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!(
-        "`bastion bench` is not implemented in this version (no load was sent); the load harness lands with the benchmarks work"
+/// The longest the run waits, after the last submission, for accepted transactions to commit.
+pub const STRAGGLER_WAIT: Duration = Duration::from_secs(30);
+/// The most transactions one run may prepare.
+pub const MAX_TRANSACTIONS: u64 = 5_000_000;
+/// Fuel limit of a bench transfer (a transfer uses about 1,500).
+const TRANSFER_FUEL_LIMIT: u64 = 10_000;
+/// Signed transactions expire this many heights after the start: far beyond any run.
+const EXPIRY_BLOCKS: u64 = 10_000_000;
+/// Per-request timeout of a submission.
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
+const ROUND_TIMEOUTS_METRIC: &str = "bastion_round_timeouts_total";
+
+pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
+    anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+    anyhow::ensure!(args.duration > 0, "--duration must be at least 1");
+    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    let total = args.rate.saturating_mul(args.duration);
+    anyhow::ensure!(
+        total <= MAX_TRANSACTIONS,
+        "--rate × --duration is {total} transactions; at most {MAX_TRANSACTIONS} per run"
+    );
+    if args.opaque {
+        anyhow::ensure!(args.tx_size > 0, "--tx-size must be at least 1");
+    } else {
+        anyhow::ensure!(
+            (1..=usize::from(DEV_KEY_COUNT)).contains(&args.accounts),
+            "--accounts must be 1 to {DEV_KEY_COUNT} (the dev accounts dev0..dev9)"
+        );
+    }
+    let report =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench(ctx, &args))?;
+    print(ctx, &report);
+    Ok(Exit::Success)
+}
+
+/// A prepared transaction: its hash and the bytes to post.
+struct Prepared {
+    hash: Digest,
+    bytes: Vec<u8>,
+}
+
+/// What the submitters and the follower record, indexed like the prepared transactions.
+struct Record {
+    outcome: Vec<AtomicU8>,
+    /// Nanoseconds since the start + 1 (0: not yet).
+    submitted_ns: Vec<AtomicU64>,
+    committed_ns: Vec<AtomicU64>,
+    accepted: AtomicUsize,
+    settled: AtomicUsize,
+    committed: AtomicUsize,
+}
+
+async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
+    let urls = validator_urls(ctx).await?;
+    let clients =
+        urls.iter().map(|url| Client::with_timeout(url, SUBMIT_TIMEOUT)).collect::<Result<Vec<_>, _>>()?;
+    let follow = &clients[0];
+    let status = follow.status().await.context("cannot read the node's status")?;
+    if args.opaque != status.consensus_only {
+        let mode = if status.consensus_only { "consensus-only" } else { "executing (not consensus-only)" };
+        eprintln!("warning: the node is {mode}; --opaque is {}", args.opaque);
+    }
+    let total = args.rate * args.duration;
+    let txs = if args.opaque {
+        opaque(total, args.tx_size)
+    } else {
+        signed(follow, &status.chain_id, status.committed_height, total, args.accounts).await?
+    };
+    let index: Arc<HashMap<Digest, usize>> =
+        Arc::new(txs.iter().enumerate().map(|(i, t)| (t.hash, i)).collect());
+    anyhow::ensure!(index.len() == txs.len(), "two prepared transactions have the same hash");
+    let record = Arc::new(Record {
+        outcome: (0..txs.len()).map(|_| AtomicU8::new(encode(Outcome::NotSent))).collect(),
+        submitted_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
+        committed_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
+        accepted: AtomicUsize::new(0),
+        settled: AtomicUsize::new(0),
+        committed: AtomicUsize::new(0),
+    });
+    let timeouts_before = round_timeouts(&clients).await;
+
+    // Follow commits from the block after the current tip.
+    let from = follow.status().await?.committed_height + 1;
+    let mut stream = follow.events(Some(from)).await.context("cannot open the event stream")?;
+    let start = Instant::now();
+    let follower = {
+        let (record, index) = (record.clone(), index.clone());
+        tokio::spawn(async move {
+            while let Some(block) = stream.next().await {
+                let block = block?;
+                let at = nanos_since(start);
+                for tx in &block.txs {
+                    let Some(&i) = index.get(&tx.hash) else { continue };
+                    if record.committed_ns[i]
+                        .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        record.committed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Ok::<(), ClientError>(())
+        })
+    };
+
+    let bar = progress(ctx, total);
+    let semaphore = Arc::new(Semaphore::new(args.concurrency));
+    let close = start + Duration::from_secs(args.duration * 2 + 5);
+    let mut next = 0usize;
+    let mut txs = txs.into_iter();
+    while next < total as usize && Instant::now() < close {
+        // Everything due by now, in order; then sleep until the next one is due.
+        let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as usize + 1).min(total as usize);
+        while next < due {
+            let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+            let Some(tx) = txs.next() else { break };
+            let client = clients[next % clients.len()].clone();
+            let record = record.clone();
+            let i = next;
+            tokio::spawn(async move {
+                record.submitted_ns[i].store(nanos_since(start), Ordering::Relaxed);
+                record.outcome[i].store(encode(Outcome::InFlight), Ordering::Relaxed);
+                let outcome = match client.submit_raw(tx.bytes).await {
+                    Ok(_) => {
+                        record.accepted.fetch_add(1, Ordering::Relaxed);
+                        Outcome::Accepted
+                    }
+                    Err(e) if e.status() == Some(429) => Outcome::Rejected,
+                    Err(_) => Outcome::Failed,
+                };
+                record.outcome[i].store(encode(outcome), Ordering::Relaxed);
+                record.settled.fetch_add(1, Ordering::Relaxed);
+                drop(permit);
+            });
+            next += 1;
+        }
+        bar.set_position(next as u64);
+        bar.set_message(status_message(&record));
+        let next_due = start + Duration::from_secs_f64(next as f64 / args.rate as f64);
+        tokio::time::sleep_until(next_due.min(close)).await;
+    }
+    if next < total as usize {
+        eprintln!("warning: the submission window closed with {} transactions unsent", total as usize - next);
+    }
+    let submit_end = Instant::now();
+
+    // Wait for the answers in flight, then for accepted transactions to commit.
+    let deadline = submit_end + STRAGGLER_WAIT;
+    bar.set_message("waiting for stragglers");
+    loop {
+        let settled = record.settled.load(Ordering::Relaxed) >= next;
+        let committed = record.committed.load(Ordering::Relaxed) >= record.accepted.load(Ordering::Relaxed);
+        if (settled && committed) || Instant::now() >= deadline || follower.is_finished() {
+            break;
+        }
+        bar.set_message(format!("waiting for stragglers: {}", status_message(&record)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bar.finish_and_clear();
+    if follower.is_finished() {
+        match follower.await {
+            Ok(Err(e)) => eprintln!("warning: the event stream ended early: {e}"),
+            Err(e) => eprintln!("warning: the event follower failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    } else {
+        follower.abort();
+    }
+    let timeouts_after = round_timeouts(&clients).await;
+    let round_timeouts = match (timeouts_before, timeouts_after) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    let samples: Vec<Sample> = (0..record.outcome.len())
+        .map(|i| Sample {
+            outcome: decode(record.outcome[i].load(Ordering::Relaxed)),
+            submitted_at: since_start(record.submitted_ns[i].load(Ordering::Relaxed)),
+            committed_at: since_start(record.committed_ns[i].load(Ordering::Relaxed)),
+        })
+        .collect();
+    Ok(summarize(&samples, round_timeouts))
+}
+
+/// Every validator of the local testnet, or the one node of `--node` / `$BASTION_NODE`.
+async fn validator_urls(ctx: &Context) -> anyhow::Result<Vec<String>> {
+    let node = ctx.node().await?;
+    let mut urls = vec![node.client.base_url().to_string()];
+    let NodeSource::Testnet { dir, .. } = &node.discovered.source else { return Ok(urls) };
+    let manifest = TestnetDir::new(dir).ok().and_then(|layout| Manifest::load_dir(&layout).ok());
+    for v in manifest.iter().flat_map(|m| m.validators.iter()) {
+        let Ok(client) = Client::with_timeout(&v.api_url, Duration::from_secs(2)) else { continue };
+        let url = client.base_url().to_string();
+        if !urls.contains(&url) && client.health().await.is_ok_and(|h| h.ready) {
+            urls.push(url);
+        }
+    }
+    Ok(urls)
+}
+
+/// `total` transfers of 1 token to a fixed recipient, round-robin over dev0..dev(k−1),
+/// each account's nonces consecutive from its pending nonce.
+async fn signed(
+    client: &Client,
+    chain_id: &str,
+    height: u64,
+    total: u64,
+    accounts: usize,
+) -> anyhow::Result<Vec<Prepared>> {
+    let recipient = Address(sha256(b"bastion bench recipient").0);
+    let mut builders = Vec::new();
+    for i in 0..accounts {
+        let key = dev_key(i as u8).context("no such dev key")?;
+        let address = Address::from_public_key(&key.public());
+        let nonce = match client.account(&address).await {
+            Ok(account) => account.pending_nonce,
+            Err(e) if e.status() == Some(404) => 0,
+            Err(e) => return Err(e).with_context(|| format!("cannot read dev{i}'s nonce")),
+        };
+        let builder = TransactionBuilder::new(chain_id.to_string(), key)
+            .expiry_height(height.saturating_add(EXPIRY_BLOCKS))
+            .fuel_limit(TRANSFER_FUEL_LIMIT);
+        builders.push((builder, nonce));
+    }
+    // Sign each account's share on its own thread, then interleave.
+    let per_account: Vec<_> = builders
+        .into_iter()
+        .enumerate()
+        .map(|(a, (builder, first))| {
+            let count = (total as usize).saturating_sub(a).div_ceil(accounts);
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Prepared>> {
+                (0..count as u64)
+                    .map(|n| {
+                        let tx = builder.clone().nonce(first + n).transfer(recipient, 1)?;
+                        Ok(Prepared { hash: tx.hash()?, bytes: tx.to_bytes()? })
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut shares = Vec::new();
+    for task in per_account {
+        shares.push(task.await??.into_iter());
+    }
+    let mut txs = Vec::with_capacity(total as usize);
+    'outer: loop {
+        for share in shares.iter_mut() {
+            match share.next() {
+                Some(tx) => txs.push(tx),
+                None => break 'outer,
+            }
+        }
+    }
+    Ok(txs)
+}
+
+/// `total` random payloads of `size` bytes; the node names each by its SHA-256.
+fn opaque(total: u64, size: usize) -> Vec<Prepared> {
+    let mut rng = rand::thread_rng();
+    (0..total)
+        .map(|_| {
+            let mut bytes = vec![0u8; size];
+            rng.fill_bytes(&mut bytes);
+            Prepared { hash: sha256(&bytes), bytes }
+        })
+        .collect()
+}
+
+/// The sum of every validator's round-timeout counter; `None` if one cannot be read.
+async fn round_timeouts(clients: &[Client]) -> Option<u64> {
+    let mut sum = 0.0;
+    for client in clients {
+        let text = client.metrics().await.ok()?;
+        sum += metric_sum(&text, ROUND_TIMEOUTS_METRIC).unwrap_or(0.0);
+    }
+    Some(sum as u64)
+}
+
+fn progress(ctx: &Context, total: u64) -> ProgressBar {
+    if ctx.out.json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} sent ({elapsed}) {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn status_message(record: &Record) -> String {
+    format!(
+        "{} accepted, {} committed",
+        record.accepted.load(Ordering::Relaxed),
+        record.committed.load(Ordering::Relaxed)
     )
+}
+
+fn print(ctx: &Context, report: &Report) {
+    if ctx.out.json {
+        ctx.out.json(report);
+        return;
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
+    println!("committed {:.1} tx/s (offered {:.1} tx/s)", report.committed_tps, report.offered_tps);
+    println!(
+        "latency p50 {}  p90 {}  p99 {}  max {}",
+        ms(report.p50_ms),
+        ms(report.p90_ms),
+        ms(report.p99_ms),
+        ms(report.max_ms)
+    );
+    println!(
+        "submitted {}  accepted {}  committed {}  rejected {}  errors {}  lost {}",
+        report.submitted, report.accepted, report.committed, report.rejected, report.errors, report.lost
+    );
+    match report.round_timeouts {
+        Some(n) => println!("round timeouts {n}"),
+        None => println!("round timeouts unknown (a validator's /metrics could not be read)"),
+    }
+}
+
+fn nanos_since(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64 + 1
+}
+
+fn since_start(nanos: u64) -> Option<Duration> {
+    nanos.checked_sub(1).map(Duration::from_nanos)
+}
+
+fn encode(outcome: Outcome) -> u8 {
+    outcome as u8
+}
+
+fn decode(value: u8) -> Outcome {
+    [Outcome::NotSent, Outcome::InFlight, Outcome::Accepted, Outcome::Rejected, Outcome::Failed]
+        .into_iter()
+        .find(|o| *o as u8 == value)
+        .unwrap_or(Outcome::Failed)
 }
