@@ -32,6 +32,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// 429: the mempool (or the sender's share of it) is full; see `Retry-After`.
     pub const MEMPOOL_FULL: &str = "mempool_full";
+    /// 405: the path exists but not with this method (see the `Allow` header).
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// 404: no such transaction, block or account.
     pub const NOT_FOUND: &str = "not_found";
     /// 404: no contract at that address.

@@ -71,8 +71,9 @@ impl NodeState {
         if !proof {
             return Ok((self.executed(), None));
         }
-        let certificate =
-            self.latest_certificate().ok_or_else(|| ApiError::NotReady("no state root is certified yet".into()))?;
+        let certificate = self
+            .latest_certificate()
+            .ok_or_else(|| ApiError::NotReady("no state root is certified yet".into()))?;
         Ok((certificate.height, Some(certificate)))
     }
 

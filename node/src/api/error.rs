@@ -13,9 +13,8 @@ use bastion_client::api::{codes, ErrorBody};
 
 use super::service::ApiError;
 
-/// Code for a request whose path exists but not with that method. Not in
-/// [`codes`] because no node error produces it.
-pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// Code for a request whose path exists but not with that method.
+pub const METHOD_NOT_ALLOWED: &str = codes::METHOD_NOT_ALLOWED;
 
 /// Seconds a client should wait before resubmitting to a full mempool.
 const MEMPOOL_RETRY_AFTER_SECS: u32 = 1;
