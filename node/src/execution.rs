@@ -40,6 +40,7 @@ impl Execution {
     /// Executes committed blocks until the channel closes; halts the validator on failure.
     pub fn run(mut self, mut committed: mpsc::Receiver<Vec<Block>>) {
         while let Some(blocks) = committed.blocking_recv() {
+            self.prefetch(&blocks);
             for block in blocks {
                 if let Err(error) = self.execute(&block) {
                     self.state.halt(format!("cannot execute height {}: {error}", block.height));
@@ -112,6 +113,22 @@ impl Execution {
         Ok(())
     }
 
+    /// Asks peers, in one go, for every batch these blocks need that is not here: a
+    /// validator catching up on many blocks would otherwise fetch them one round trip at a time.
+    fn prefetch(&self, blocks: &[Block]) {
+        for block in blocks {
+            let missing: Vec<Digest> = block
+                .payload
+                .iter()
+                .filter(|d| !matches!(self.state.storage.has_batch(d), Ok(true)))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                self.fetcher.want(&missing, block.author);
+            }
+        }
+    }
+
     /// Executed before (at any height): the transaction index answers in both modes.
     fn already_executed(&self, hash: &Digest) -> Result<bool, String> {
         Ok(self.state.storage.tx_height(hash).map_err(|e| e.to_string())?.is_some())
@@ -151,7 +168,7 @@ impl Execution {
                 tracing::warn!(%digest, waited_s = started.elapsed().as_secs(), "still waiting for a committed batch");
                 warned = Instant::now();
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

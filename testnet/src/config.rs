@@ -61,9 +61,11 @@ pub struct ConsensusSettings {
 
 impl Default for ConsensusSettings {
     fn default() -> Self {
+        // A round on one host or a LAN takes milliseconds; a short cap keeps a validator that
+        // comes back (or a recovered leader) from waiting out a long backed-off round.
         ConsensusSettings {
-            base_timeout_ms: 1_500,
-            max_timeout_ms: 30_000,
+            base_timeout_ms: 1_000,
+            max_timeout_ms: 6_000,
             max_block_batches: 256,
             empty_block_delay_ms: 200,
         }
