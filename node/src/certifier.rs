@@ -44,6 +44,10 @@ impl Certifier {
 
     /// This validator executed `height` with `root`: sign it, share it, count it.
     pub fn executed(&self, height: u64, root: Digest) {
+        if self.state.halt_reason().is_some() {
+            // A halted validator no longer vouches for anything.
+            return;
+        }
         let signature = sign_state_root(&self.state.key, &self.state.chain_id, height, &root);
         let message = NetMessage::StateVote { height, state_root: root, signer: self.state.me, signature };
         let _ = self.state.transport.broadcast(&message);
@@ -66,7 +70,10 @@ impl Certifier {
         if from != signer || usize::from(signer) >= self.state.committee.len() {
             return;
         }
-        if height > self.state.executed() + HEIGHT_WINDOW {
+        // Above the window: too far ahead to hold. At or below the certified height: a newer
+        // root is already certified, so these votes could only rebuild an incomplete set.
+        let certified = self.state.certified_height.load(std::sync::atomic::Ordering::SeqCst);
+        if height > self.state.executed() + HEIGHT_WINDOW || (certified > 0 && height <= certified) {
             return;
         }
         let Some(key) = self.state.committee.get(usize::from(signer)) else { return };

@@ -11,17 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bastion_crypto::{DigestBuilder, KeyPair};
+use bastion_crypto::KeyPair;
 use bastion_ledger::Address;
 use bastion_testnet::config::{
     ConsensusSettings, GenesisAccount, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig,
     StorageSettings,
 };
 
-/// Seed of the funded test account `i` (the same formula as the CLI's dev keys).
+/// Funded dev account `i` (0..10): the same published key as the CLI's `dev<i>`.
 pub fn dev_key(i: u8) -> KeyPair {
-    let seed = DigestBuilder::new("bastion/dev-key/v1").bytes(&[i]).finish();
-    KeyPair::from_seed(seed.0)
+    bastion_testnet::dev_keys::dev_key(i).expect("dev accounts are numbered 0..10")
 }
 
 pub const DEV_BALANCE: u64 = 1_000_000_000_000;
