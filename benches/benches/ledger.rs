@@ -76,12 +76,24 @@ fn transfers(c: &mut Criterion) {
         .collect();
     assert_all_ok(&senders, &[], &txs);
 
+    bench_block(c, "transfers", &senders, &txs, txs.len() as u64);
+}
+
+/// Times `apply_block` of `txs` at height 1 on a fresh state funding `senders`, per block;
+/// `elements` is what one block counts as (transactions, or keys written).
+fn bench_block(
+    c: &mut Criterion,
+    name: &str,
+    senders: &[KeyPair],
+    txs: &[VerifiedTransaction],
+    elements: u64,
+) {
     let mut group = c.benchmark_group("ledger");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(txs.len() as u64));
-    group.bench_function("transfers", |b| {
+    group.throughput(Throughput::Elements(elements));
+    group.bench_function(name, |b| {
         b.iter_batched(
-            || (executor(&senders), txs.clone()),
+            || (executor(senders), txs.to_vec()),
             |(mut exec, txs)| {
                 let outcome = exec.apply_block(1, &txs).expect("block applies");
                 (exec, outcome)
@@ -142,21 +154,8 @@ fn state_root(c: &mut Criterion) {
         .collect();
     assert_all_ok(&senders, &[], &txs);
 
-    let mut group = c.benchmark_group("ledger");
-    group.sample_size(10);
     // One element per distinct key written: each sender's account and each new recipient.
-    group.throughput(Throughput::Elements(2 * txs.len() as u64));
-    group.bench_function("state_root", |b| {
-        b.iter_batched(
-            || (executor(&senders), txs.clone()),
-            |(mut exec, txs)| {
-                let outcome = exec.apply_block(1, &txs).expect("block applies");
-                (exec, outcome)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    group.finish();
+    bench_block(c, "state_root", &senders, &txs, 2 * txs.len() as u64);
 }
 
 criterion_group! {

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bastion_crypto::KeyPair;
-use bastion_ledger::Address;
+use bastion_ledger::{Address, SignedTransaction};
 use bastion_testnet::config::{
     ConsensusSettings, GenesisAccount, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig,
     StorageSettings,
@@ -192,6 +192,29 @@ impl LocalNet {
             std::thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// Submits a signed transaction through validator `via`; returns its hash.
+    pub fn submit(&self, via: usize, tx: &SignedTransaction) -> String {
+        let body = serde_json::json!({ "tx": hex::encode(tx.to_bytes().expect("transaction encodes")) });
+        let (status, response) = self.post(via, "/v1/transactions", &body).expect("API answers");
+        assert!(status == 200 || status == 202, "submit refused: {status} {response}");
+        response["hash"].as_str().expect("hash in the answer").to_string()
+    }
+
+    /// Waits (at most a minute) until the transaction is no longer pending; returns its status.
+    pub fn wait_final(&self, via: usize, hash: &str) -> serde_json::Value {
+        let limit = Duration::from_secs(60);
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok((200, tx)) = self.get(via, &format!("/v1/transactions/{hash}")) {
+                if tx["status"] != "pending" {
+                    return tx;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("transaction {hash} not final within {limit:?}");
     }
 
     pub fn block_hash(&self, i: usize, height: u64) -> Option<String> {

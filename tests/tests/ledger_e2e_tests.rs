@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use bastion_client::api::{AccountResponse, StorageResponse};
 use bastion_client::verify::{verify_account, verify_storage, VerifyError};
 use bastion_crypto::PublicKey;
-use bastion_ledger::{compile_wat, Address, SignedTransaction, TransactionBuilder};
+use bastion_ledger::{compile_wat, Address, TransactionBuilder};
 use bastion_testnet::config::GenesisFile;
 use bastion_tests::localnet::{dev_key, LocalNet};
-use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const COUNTER_WAT: &str = include_str!("../../examples/contracts/counter.wat");
@@ -19,26 +18,6 @@ const COUNTER_KEY: &[u8] = b"count";
 
 fn builder(net: &LocalNet, dev: u8, nonce: u64) -> TransactionBuilder {
     TransactionBuilder::new(net.chain_id.clone(), dev_key(dev)).nonce(nonce).expiry_height(1_000_000)
-}
-
-fn submit(net: &LocalNet, via: usize, tx: &SignedTransaction) -> String {
-    let body = json!({ "tx": hex::encode(tx.to_bytes().expect("encodes")) });
-    let (status, response) = net.post(via, "/v1/transactions", &body).expect("API answers");
-    assert!(status == 200 || status == 202, "submit refused: {status} {response}");
-    response["hash"].as_str().expect("hash").to_string()
-}
-
-fn wait_final(net: &LocalNet, via: usize, hash: &str) -> serde_json::Value {
-    let start = Instant::now();
-    while start.elapsed() < LIMIT {
-        if let Ok((200, tx)) = net.get(via, &format!("/v1/transactions/{hash}")) {
-            if tx["status"] != "pending" {
-                return tx;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("transaction {hash} not final within {LIMIT:?}");
 }
 
 /// Polls `path` on validator `via` until it answers 200 with a proof certified at `height`
@@ -70,7 +49,7 @@ fn every_validator_reports_the_same_state_root_at_every_height_and_proofs_verify
     for nonce in 0..5u64 {
         for from in 0..4u8 {
             let tx = builder(&net, from, nonce).fuel_limit(10_000).transfer(recipient, 1 + u64::from(from));
-            hashes.push(submit(&net, usize::from(from), &tx.expect("builds")));
+            hashes.push(net.submit(usize::from(from), &tx.expect("builds")));
         }
     }
     let expected_balance: u64 = 5 * (1 + 2 + 3 + 4);
@@ -81,14 +60,14 @@ fn every_validator_reports_the_same_state_root_at_every_height_and_proofs_verify
     let deployer = builder(&net, 4, 0);
     let counter = deployer.contract_address();
     let code = compile_wat(COUNTER_WAT).expect("counter.wat compiles");
-    hashes.push(submit(&net, 0, &deployer.deploy(code, Vec::new()).expect("builds")));
+    hashes.push(net.submit(0, &deployer.deploy(code, Vec::new()).expect("builds")));
     for nonce in 1..=3u64 {
         let call = builder(&net, 4, nonce).call(counter, "increment", Vec::new()).expect("builds");
-        hashes.push(submit(&net, 0, &call));
+        hashes.push(net.submit(0, &call));
     }
 
     for (k, hash) in hashes.iter().enumerate() {
-        let tx = wait_final(&net, 0, hash);
+        let tx = net.wait_final(0, hash);
         assert_eq!(tx["status"], "committed_ok", "transaction {k}: {tx}");
     }
     let final_height = net.height(0).expect("status");

@@ -5,11 +5,10 @@
 //! a crashed validator catches up, commits stop without a quorum and resume with one, and
 //! no committed block or transaction is lost or changed across restarts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bastion_ledger::{Address, TransactionBuilder};
 use bastion_tests::localnet::{dev_key, LocalNet};
-use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -21,23 +20,7 @@ fn transfer(net: &LocalNet, via: usize, from: u8, nonce: u64, to: Address, amoun
         .fuel_limit(10_000)
         .transfer(to, amount)
         .expect("builds");
-    let body = json!({ "tx": hex::encode(tx.to_bytes().expect("encodes")) });
-    let (status, response) = net.post(via, "/v1/transactions", &body).expect("API answers");
-    assert!(status == 200 || status == 202, "submit refused: {status} {response}");
-    response["hash"].as_str().expect("hash").to_string()
-}
-
-fn wait_final(net: &LocalNet, via: usize, hash: &str) -> serde_json::Value {
-    let start = Instant::now();
-    while start.elapsed() < LIMIT {
-        if let Ok((200, tx)) = net.get(via, &format!("/v1/transactions/{hash}")) {
-            if tx["status"] != "pending" {
-                return tx;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("transaction {hash} not final within {LIMIT:?}");
+    net.submit(via, &tx)
 }
 
 fn balance(net: &LocalNet, via: usize, address: &Address) -> u64 {
@@ -78,7 +61,7 @@ fn four_validators_commit_transfers_and_agree_on_every_block() {
         }
     }
     for hash in &hashes {
-        let tx = wait_final(&net, 0, hash);
+        let tx = net.wait_final(0, hash);
         assert_eq!(tx["status"], "committed_ok", "{tx}");
     }
     let expected: u64 = (0..10).map(|_| 1 + 2 + 3 + 4).sum();
@@ -105,12 +88,12 @@ fn crashed_validators_catch_up_and_quorum_loss_stops_commits() {
         hash
     };
     let first = send(&net, 0);
-    wait_final(&net, 0, &first);
+    net.wait_final(0, &first);
 
     // One validator down: the other three keep committing.
     net.kill(3);
     let during = send(&net, 1);
-    assert_eq!(wait_final(&net, 1, &during)["status"], "committed_ok");
+    assert_eq!(net.wait_final(1, &during)["status"], "committed_ok");
     let before_restart = net.height(0).expect("status");
     assert!(net.wait_height(&[0, 1, 2], before_restart + 5, LIMIT), "three validators stopped committing");
 
@@ -132,7 +115,7 @@ fn crashed_validators_catch_up_and_quorum_loss_stops_commits() {
     // One back: commits resume, and nothing committed before was lost or changed.
     net.restart(3);
     let pending = send(&net, 0);
-    assert_eq!(wait_final(&net, 0, &pending)["status"], "committed_ok");
+    assert_eq!(net.wait_final(0, &pending)["status"], "committed_ok");
     assert!(net.wait_height(&[0, 1, 3], still + 3, LIMIT), "commits did not resume");
     let again = assert_same_blocks(&net, &[0, 1, 3], target);
     assert_eq!(again, history, "a committed block changed across restarts");
