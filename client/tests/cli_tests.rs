@@ -387,25 +387,9 @@ fn keys_bench_and_usage() {
     assert!(stdout(&help).contains("Exit codes:"));
 }
 
-/// A stand-in for `bastion-node`: serves /health and /status on the config's API address.
-const FAKE_NODE: &str = r#"#!/usr/bin/env python3
-import http.server, json, os, re, signal, sys
-cfg = open(os.path.join(sys.argv[2], "config.toml")).read()
-host, port = re.search(r'api_listen\s*=\s*"([^"]+)"', cfg).group(1).rsplit(":", 1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"ready": True, "committed_height": 3}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-print("fake node on", port, flush=True)
-http.server.HTTPServer((host, int(port)), Handler).serve_forever()
-"#;
+/// A stand-in for `bastion-node` (the testnet crate's fixture): serves /health (ready) and
+/// /status (committed height 7) on the config's API address.
+const FAKE_NODE: &str = include_str!("../../testnet/tests/fixtures/fake_node.py");
 
 fn script(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("fake-node");
@@ -496,7 +480,7 @@ fn testnet_up_detached_then_status_and_down() {
     let validators = doc["validators"].as_array().unwrap();
     assert_eq!(validators.len(), 3);
     assert!(
-        validators.iter().all(|v| v["running"] == true && v["ready"] == true && v["committed_height"] == 3),
+        validators.iter().all(|v| v["running"] == true && v["ready"] == true && v["committed_height"] == 7),
         "{doc}"
     );
 

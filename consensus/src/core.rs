@@ -16,7 +16,7 @@ use crate::block_tree::{BlockTree, PathError};
 use crate::{
     domains, Block, BlockInfo, BrokenRule, CertificateCache, Committee, ConsensusError, ConsensusMessage,
     Pacemaker, QuorumCert, Round, SafetyData, SafetyRules, SyncInfo, Timeout, TimeoutCert, ValidatorIndex,
-    Vote, MAX_SYNC_BLOCKS,
+    Vote, MAX_SYNC_BLOCKS, MAX_SYNC_PAYLOAD,
 };
 
 #[derive(Clone, Debug)]
@@ -128,8 +128,6 @@ pub struct Core {
 }
 
 const MAX_REFUSALS_KEPT: usize = 64;
-/// Payload digests per block response, so responses stay well under a frame limit.
-const MAX_SYNC_PAYLOAD: usize = 16_384;
 
 impl Core {
     pub fn new(committee: Committee, me: ValidatorIndex, key: KeyPair, config: Config) -> Self {

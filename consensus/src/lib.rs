@@ -31,7 +31,7 @@ pub use block::{Block, BlockInfo};
 pub use certificate::{CertificateCache, QuorumCert, SignerBitmap, TimeoutCert};
 pub use committee::{Committee, Height, Round, ValidatorIndex};
 pub use error::ConsensusError;
-pub use messages::{ConsensusMessage, SyncInfo, MAX_SYNC_BLOCKS};
+pub use messages::{ConsensusMessage, SyncInfo, MAX_SYNC_BLOCKS, MAX_SYNC_PAYLOAD};
 pub use pacemaker::Pacemaker;
 pub use safety_rules::{BrokenRule, SafetyData, SafetyRules};
 pub use timeout::Timeout;

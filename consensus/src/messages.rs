@@ -9,6 +9,9 @@ use crate::{Block, QuorumCert, Timeout, TimeoutCert, Vote};
 /// Most blocks returned by one [`ConsensusMessage::BlockRequest`].
 pub const MAX_SYNC_BLOCKS: usize = 64;
 
+/// Most payload digests in one block response, so responses stay well under a frame limit.
+pub const MAX_SYNC_PAYLOAD: usize = 16_384;
+
 /// A validator's highest certificates, sent to a peer that is behind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncInfo {

@@ -107,7 +107,7 @@ impl NodeApi for NodeState {
             certified_height: self.certified_height.load(Ordering::Relaxed),
             state_root: self.state_root.read().ok().and_then(|r| *r),
             mempool_size: self.mempool.queued(),
-            peers_connected: self.transport.peers().filter(|p| self.transport.is_connected(*p)).count(),
+            peers_connected: self.connected_peers(),
             validators: self
                 .genesis
                 .validators
@@ -300,7 +300,9 @@ impl NodeApi for NodeState {
     }
 
     fn metrics(&self) -> String {
+        // Gauges of other components' state are read when scraped, so they are never stale.
         self.metrics.mempool_size.set(self.mempool.queued() as i64);
+        self.metrics.peers_connected.set(self.connected_peers() as i64);
         self.metrics.transport_dropped.set(self.transport.stats().dropped_full as i64);
         self.metrics.render()
     }

@@ -52,7 +52,6 @@ impl Batcher {
                     None => break,
                 }
             }
-            self.state.metrics.mempool_size.set(self.state.mempool.queued() as i64);
         }
     }
 

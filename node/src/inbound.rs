@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use bastion_consensus::{ConsensusMessage, MAX_SYNC_BLOCKS};
+use bastion_consensus::{ConsensusMessage, MAX_SYNC_BLOCKS, MAX_SYNC_PAYLOAD};
 use bastion_crypto::Digest;
 use bastion_ledger::admit_batch;
 use tokio::sync::mpsc;
@@ -17,9 +17,6 @@ use crate::driver::DriverInput;
 use crate::fetcher::BatchFetcher;
 use crate::state::NodeState;
 use crate::wire::{NetMessage, MAX_BATCH_REQUEST};
-
-/// Most payload digests in one block response (keeps responses well under the frame limit).
-const MAX_SYNC_PAYLOAD: usize = 16_384;
 
 pub struct Inbound {
     pub state: Arc<NodeState>,

@@ -134,7 +134,8 @@ pub async fn run(
     }
     let execution =
         Execution { state: state.clone(), executor, fetcher: fetcher.clone(), certifier: certifier.clone() };
-    let execution_thread = std::thread::Builder::new()
+    // Detached: the thread ends when the driver drops the commit channel.
+    std::thread::Builder::new()
         .name("execution".into())
         .spawn(move || execution.run(exec_rx))
         .context("cannot start the execution thread")?;
@@ -178,11 +179,10 @@ pub async fn run(
     api::serve(state.clone(), api_listener, shutdown).await.context("HTTP API failed")?;
     tracing::info!("shutting down");
     state.transport.shutdown().await;
-    drop(execution_thread);
     Ok(())
 }
 
-/// Periodic chores: re-asking for overdue batches, refreshing gauges.
+/// Periodic chores: re-asking for overdue batches, pruning old blocks.
 async fn housekeeping(state: Arc<NodeState>, fetcher: Arc<BatchFetcher>) {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut ticks: u64 = 0;
@@ -199,8 +199,5 @@ async fn housekeeping(state: Arc<NodeState>, fetcher: Arc<BatchFetcher>) {
             }
         }
         fetcher.retry_overdue();
-        let connected = state.transport.peers().filter(|p| state.transport.is_connected(*p)).count();
-        state.metrics.peers_connected.set(connected as i64);
-        state.metrics.mempool_size.set(state.mempool.queued() as i64);
     }
 }

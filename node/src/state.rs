@@ -101,6 +101,11 @@ impl NodeState {
         *self.executed_height.borrow()
     }
 
+    /// Validators this one currently has a QUIC connection to.
+    pub fn connected_peers(&self) -> usize {
+        self.transport.peers().filter(|p| self.transport.is_connected(*p)).count()
+    }
+
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }

@@ -36,26 +36,9 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// A stand-in for `bastion-node` that serves `/health` (ready) and `/status` on the
-/// config's API address and exits on SIGTERM.
-const FAKE_NODE: &str = r#"#!/usr/bin/env python3
-import http.server, json, os, re, signal, sys
-cfg = open(os.path.join(sys.argv[2], "config.toml")).read()
-host, port = re.search(r'api_listen\s*=\s*"([^"]+)"', cfg).group(1).rsplit(":", 1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"ready": True, "committed_height": 7}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-print("fake node on", port, flush=True)
-http.server.HTTPServer((host, int(port)), Handler).serve_forever()
-"#;
+/// A stand-in for `bastion-node` that serves `/health` (ready) and `/status` (committed
+/// height 7) on the config's API address and exits on SIGTERM.
+const FAKE_NODE: &str = include_str!("fixtures/fake_node.py");
 
 /// Stops a test's validators even when the test fails half-way.
 struct StopOnDrop(PathBuf);

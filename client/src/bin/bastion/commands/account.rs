@@ -1,5 +1,6 @@
 //! `bastion account <name|address> [--proof]`.
 
+use bastion_client::api::AccountResponse;
 use bastion_client::verify_account;
 use serde_json::json;
 
@@ -13,21 +14,9 @@ pub async fn run(ctx: &Context, args: AccountArgs) -> anyhow::Result<Exit> {
     if !args.proof {
         let account = node.client.account(&address).await?;
         if ctx.out.json {
-            ctx.out.json(&json!({
-                "address": account.address,
-                "balance": account.balance,
-                "nonce": account.nonce,
-                "pending_nonce": account.pending_nonce,
-                "is_contract": account.is_contract,
-                "height": account.height,
-            }));
+            ctx.out.json(&account_json(&account));
         } else {
-            println!("address        {}", account.address);
-            println!("balance        {}", account.balance);
-            println!("nonce          {} (pending {})", account.nonce, account.pending_nonce);
-            if account.is_contract {
-                println!("contract       yes");
-            }
+            print_account(&account);
             println!("at height      {} (not verified; add --proof)", account.height);
         }
         return Ok(Exit::Success);
@@ -63,26 +52,36 @@ pub async fn run(ctx: &Context, args: AccountArgs) -> anyhow::Result<Exit> {
         }),
     };
     if ctx.out.json {
-        ctx.out.json(&json!({
-            "address": account.address,
-            "balance": account.balance,
-            "nonce": account.nonce,
-            "pending_nonce": account.pending_nonce,
-            "is_contract": account.is_contract,
-            "height": account.height,
-            "proof": proof,
-        }));
+        let mut doc = account_json(&account);
+        doc["proof"] = proof;
+        ctx.out.json(&doc);
     } else {
-        println!("address        {}", account.address);
-        println!("balance        {}", account.balance);
-        println!("nonce          {} (pending {})", account.nonce, account.pending_nonce);
-        if account.is_contract {
-            println!("contract       yes");
-        }
+        print_account(&account);
         match &verdict {
             Ok(v) => println!("verified at height {} by {}/{} validators", v.height, v.signers, v.validators),
             Err(e) => eprintln!("error: NOT verified: {e}"),
         }
     }
     Ok(if verdict.is_ok() { Exit::Success } else { Exit::Unverified })
+}
+
+/// The `--json` document of an account (DESIGN §4 fields plus a few extras).
+fn account_json(account: &AccountResponse) -> serde_json::Value {
+    json!({
+        "address": account.address,
+        "balance": account.balance,
+        "nonce": account.nonce,
+        "pending_nonce": account.pending_nonce,
+        "is_contract": account.is_contract,
+        "height": account.height,
+    })
+}
+
+fn print_account(account: &AccountResponse) {
+    println!("address        {}", account.address);
+    println!("balance        {}", account.balance);
+    println!("nonce          {} (pending {})", account.nonce, account.pending_nonce);
+    if account.is_contract {
+        println!("contract       yes");
+    }
 }
