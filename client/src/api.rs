@@ -5,7 +5,7 @@
 //! `*_hex` fields. Every error is an [`ErrorBody`] with one of the [`codes`].
 
 use bastion_crypto::{Digest, PublicKey};
-use bastion_ledger::{AccountProof, Address, StorageProof};
+use bastion_ledger::{AccountProof, Address, StorageProof, ViewWitness};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::StateCertificate;
@@ -165,6 +165,9 @@ pub struct ViewRequest {
     pub method: String,
     #[serde(default)]
     pub args_hex: String,
+    /// Run at the latest certified height and return a witness to re-run it with.
+    #[serde(default)]
+    pub proof: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,17 +176,10 @@ pub struct ViewResponse {
     pub height: u64,
     pub fuel_used: u64,
     pub events: Vec<EventView>,
-    /// Proofs of the contract's code and every storage slot the view read, against the
-    /// certified root at `height`, so a client can re-run the view and check the answer.
+    /// With `proof`: the certified root at `height` and proofs of the contract's code and
+    /// every state key the view read, so a client can re-run the view and check the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub witness: Option<ViewWitness>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ViewWitness {
-    pub certificate: StateCertificate,
-    pub code: StorageProof,
-    pub reads: Vec<StorageProof>,
+    pub proof: Option<CertifiedProof<ViewWitness>>,
 }
 
 /// A transaction inside a block.

@@ -196,18 +196,18 @@ impl Client {
         self.get_json(&format!("/v1/contracts/{contract}/storage/{}{query}", hex::encode(key))).await
     }
 
-    /// `POST /v1/contracts/{addr}/view`: runs `method` read-only.
+    /// `POST /v1/contracts/{addr}/view`: runs `method` read-only (with `proof`: at the
+    /// certified height, with a witness to check the answer by, see [`crate::verify_view`]).
     pub async fn view(
         &self,
         contract: &Address,
         method: &str,
         args: &[u8],
+        proof: bool,
     ) -> Result<ViewResponse, ClientError> {
         let url = self.url(&format!("/v1/contracts/{contract}/view"));
-        let request = self
-            .http
-            .post(&url)
-            .json(&ViewRequest { method: method.to_string(), args_hex: hex::encode(args) });
+        let body = ViewRequest { method: method.to_string(), args_hex: hex::encode(args), proof };
+        let request = self.http.post(&url).json(&body);
         let (status, headers, body) = self.send(request, &url).await?;
         decode(&url, status, &headers, &body)
     }

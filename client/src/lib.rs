@@ -5,8 +5,8 @@
 //!   server and client can never disagree on a field.
 //! * [`certificate`]: state-root certificates (`2f+1` validator signatures over a height's
 //!   state root) and their verification against the committee's keys alone.
-//! * [`verify`]: checking proof-carrying account and storage answers against the
-//!   committee ([`verify_account`], [`verify_storage`]).
+//! * [`verify`]: checking proof-carrying account, storage and view answers against the
+//!   committee ([`verify_account`], [`verify_storage`], [`verify_view`]).
 //!
 //! With the `http` feature (default):
 //! * [`Client`]: an async typed client for every endpoint, with [`ClientError`] carrying
@@ -49,4 +49,6 @@ pub mod sse;
 pub use client::{BlockId, Client, DEFAULT_EXPIRY_BLOCKS, DEFAULT_TIMEOUT, WAIT_REQUEST_TIMEOUT};
 #[cfg(feature = "http")]
 pub use error::ClientError;
-pub use verify::{verify_account, verify_storage, VerifiedAccount, VerifiedStorage, VerifyError};
+pub use verify::{
+    verify_account, verify_storage, verify_view, VerifiedAccount, VerifiedStorage, VerifiedView, VerifyError,
+};

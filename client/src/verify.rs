@@ -1,21 +1,23 @@
 //! Checking a node's state answers without trusting the node.
 //!
-//! A proof-carrying answer ([`AccountResponse`] or [`StorageResponse`] asked for with a
-//! proof) holds a Merkle proof and the [`StateCertificate`] of the root it proves against.
-//! [`verify_account`] and [`verify_storage`] accept the answer only if
+//! A proof-carrying answer ([`AccountResponse`], [`StorageResponse`] or [`ViewResponse`]
+//! asked for with a proof) holds Merkle proofs and the [`StateCertificate`] of the root
+//! they prove against. [`verify_account`], [`verify_storage`] and [`verify_view`] accept the
+//! answer only if
 //! 1. the certificate is for `chain_id` and carries a quorum (`2f+1` of the committee) of
 //!    valid signatures from the committee's keys (taken from genesis, not from the node);
 //! 2. the proof is for the height the certificate certifies and for the address (and key)
 //!    that was asked about, and ties its value (or its absence) to the certified root;
-//! 3. the answer's plain fields (balance, nonce, value, ...) equal the proven value.
+//! 3. the answer's plain fields (balance, nonce, value, ...) equal the proven value; for a
+//!    view, the proven value is what re-running the view over the witness returns.
 //!
 //! Anything else is a [`VerifyError`] naming what did not hold.
 
 use bastion_crypto::PublicKey;
-use bastion_ledger::{Account, ProofError};
+use bastion_ledger::{verify_view as rerun_view, Account, Address, LedgerError, ProofError};
 use thiserror::Error;
 
-use crate::api::{AccountResponse, StorageResponse};
+use crate::api::{AccountResponse, StorageResponse, ViewResponse};
 use crate::certificate::{CertificateError, StateCertificate};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -34,6 +36,8 @@ pub enum VerifyError {
     ValueMismatch { field: &'static str, claimed: String, proven: String },
     #[error("bad hex in {field}: {message}")]
     BadHex { field: &'static str, message: String },
+    #[error("re-running the view over its witness failed: {0}")]
+    View(LedgerError),
 }
 
 /// An account answer that passed [`verify_account`].
@@ -57,6 +61,16 @@ pub struct VerifiedStorage {
     pub validators: usize,
     /// The proven value (`None`: the key holds nothing).
     pub value: Option<Vec<u8>>,
+}
+
+/// A view answer that passed [`verify_view`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedView {
+    pub height: u64,
+    pub signers: usize,
+    pub validators: usize,
+    /// What the method returned, re-computed from proven state.
+    pub return_data: Vec<u8>,
 }
 
 fn check_certificate(
@@ -139,6 +153,34 @@ pub fn verify_storage(
         signers: certificate.signers.len(),
         validators: committee.len(),
         value,
+    })
+}
+
+/// Verifies a view answer by re-running `method(args)` of `contract` over the answer's
+/// witness, whose every read must be proven under the certified root (see the module docs).
+pub fn verify_view(
+    response: &ViewResponse,
+    contract: &Address,
+    method: &str,
+    args: &[u8],
+    chain_id: &str,
+    committee: &[PublicKey],
+) -> Result<VerifiedView, VerifyError> {
+    let certified = response.proof.as_ref().ok_or(VerifyError::NoProof)?;
+    let (witness, certificate) = (&certified.proof, &certified.certificate);
+    check_certificate(certificate, witness.height, chain_id, committee)?;
+    let outcome =
+        rerun_view(certificate.state_root, witness, contract, method, args).map_err(VerifyError::View)?;
+    let claimed = decode_hex("return_hex", &response.return_hex)?;
+    ensure_equal("return_hex", hex::encode(claimed), hex::encode(&outcome.return_data))?;
+    ensure_equal("height", response.height, certificate.height)?;
+    ensure_equal("fuel_used", response.fuel_used, outcome.fuel_used)?;
+    ensure_equal("events", response.events.len(), outcome.events.len())?;
+    Ok(VerifiedView {
+        height: certificate.height,
+        signers: certificate.signers.len(),
+        validators: committee.len(),
+        return_data: outcome.return_data,
     })
 }
 

@@ -297,15 +297,18 @@ fn view_tx_and_block_shapes() {
     let node = FakeNode::start(Switches::default());
     let home = tempfile::tempdir().unwrap();
     let contract = "05".repeat(32);
+    // The fake node answers without a witness: the answer is shown, flagged unverified.
     let out = run(home.path(), &["--node", &node.url, "--json", "view", &contract, "get"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
     let doc = json(&out);
     assert_eq!(
         (doc["return_hex"].as_str(), doc["height"].as_u64(), doc["verified"].as_bool()),
         (Some("2a00000000000000"), Some(TIP), Some(false))
     );
+    assert!(doc["error"].as_str().unwrap().contains("no proof"), "{doc}");
     let out = run(home.path(), &["--node", &node.url, "view", &contract, "get"]);
     assert!(stdout(&out).contains("u64 LE: 42"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("NOT verified"), "{}", stderr(&out));
     let out = run(home.path(), &["--node", &node.url, "view", &"00".repeat(32), "get"]);
     assert_eq!(code(&out), 3);
 

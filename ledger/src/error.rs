@@ -157,6 +157,8 @@ pub enum LedgerError {
     NoContract(String),
     #[error("view failed: {0}")]
     ViewFailed(String),
+    #[error("view witness rejected: {0}")]
+    Witness(String),
     #[error("contract runtime: {0}")]
     Runtime(String),
 }

@@ -45,8 +45,8 @@ pub use error::{
 };
 pub use executor::{ExecutedBlock, Executor, ExecutorConfig};
 pub use genesis::Genesis;
-pub use proof::{AccountProof, MerkleProof, StorageProof};
-pub use query::{StateQuery, ViewOutcome};
+pub use proof::{AccountProof, MerkleProof, StateProof, StorageProof};
+pub use query::{verify_view, StateQuery, ViewOutcome, ViewWitness};
 pub use receipt::{receipts_root, BlockOutcome, Event, Receipt, ReceiptStatus};
 pub use state_key::{StateKey, MAX_STORAGE_KEY_BYTES, MAX_STORAGE_VALUE_BYTES};
 pub use store::{MemoryStore, StateStore};

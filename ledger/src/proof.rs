@@ -4,7 +4,8 @@
 //! itself must come from somewhere trusted, e.g. a block certified by `2f+1` validators.
 //! [`AccountProof`] and [`StorageProof`] carry the key and the claimed value; their
 //! `verify` checks that the key is the one asked about and that the proof ties the value
-//! (or its absence) to the root, and then returns the value.
+//! (or its absence) to the root, and then returns the value. [`StateProof`] does the same
+//! for any [`StateKey`]; a view's witness is a list of them.
 //!
 //! In JSON the Merkle path ([`MerkleProof`]) is the hex of its canonical encoding; in
 //! bincode it is the structure itself.
@@ -98,5 +99,21 @@ impl StorageProof {
         }
         self.proof.verify(root, &StateKey::Storage(*contract, key.to_vec()), self.value.as_deref())?;
         Ok(self.value.clone())
+    }
+}
+
+/// Any state key's value (or its absence) at a height, with its proof.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateProof {
+    pub key: StateKey,
+    #[serde(with = "hex_bytes_option")]
+    pub value: Option<Vec<u8>>,
+    pub proof: MerkleProof,
+}
+
+impl StateProof {
+    /// Checks that under `root`, `self.key` holds exactly `self.value`.
+    pub fn verify(&self, root: Digest) -> Result<(), ProofError> {
+        self.proof.verify(root, &self.key, self.value.as_deref())
     }
 }

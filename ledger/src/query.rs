@@ -8,8 +8,15 @@
 //! A view runs a contract method like a call but with no transaction: caller is the zero
 //! address, fuel is capped at `VIEW_FUEL_LIMIT`, and the state-changing host functions
 //! trap. Nothing it does is kept.
+//!
+//! [`StateQuery::view_with_witness`] also records every state key the view read (plus the
+//! contract's account and code) and proves each one: a [`ViewWitness`]. Whoever trusts a
+//! state root can then re-run the view over the witness alone with [`verify_view`] and get
+//! the same answer, or an error if the witness is wrong or incomplete; views are
+//! deterministic, so a matching answer is the answer the certified state gives.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bastion_crypto::Digest;
 use serde::{Deserialize, Serialize};
@@ -17,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, hex_bytes};
 use crate::contract::host::Mode;
 use crate::contract::runtime::{CallFailure, CallRequest, ContractRuntime};
-use crate::error::LedgerError;
+use crate::error::{LedgerError, StoreError};
 use crate::fuel::{CODE_LOAD_BYTE_FUEL, VIEW_FUEL_LIMIT};
-use crate::overlay::{Overlay, Snapshot};
-use crate::proof::{AccountProof, MerkleProof, StorageProof};
+use crate::overlay::{Overlay, Snapshot, ValueSource};
+use crate::proof::{AccountProof, MerkleProof, StateProof, StorageProof};
 use crate::store::{read_value, StateStore};
 use crate::{tree, Account, Address, Event, StateKey};
 
@@ -33,6 +40,14 @@ pub struct ViewOutcome {
     /// Events the method emitted (not recorded anywhere).
     pub events: Vec<Event>,
     pub fuel_used: u64,
+}
+
+/// Everything a view read, proven against the state root at `height`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewWitness {
+    pub height: u64,
+    /// One proof per key read, in key order.
+    pub reads: Vec<StateProof>,
 }
 
 pub struct StateQuery<S> {
@@ -120,34 +135,125 @@ impl<S: StateStore + 'static> StateQuery<S> {
         height: u64,
     ) -> Result<ViewOutcome, LedgerError> {
         self.state_root(height)?;
-        if method == "init" {
-            return Err(LedgerError::ViewFailed("init runs only at deploy".into()));
+        let snapshot = Arc::new(Snapshot { store: self.store.clone(), version: height });
+        run_view(&self.runtime, snapshot, ViewCall { contract, method, args, height })
+    }
+
+    /// [`StateQuery::view`], plus the proofs of everything it read (see the module docs).
+    pub fn view_with_witness(
+        &self,
+        contract: &Address,
+        method: &str,
+        args: &[u8],
+        height: u64,
+    ) -> Result<(ViewOutcome, ViewWitness), LedgerError> {
+        self.state_root(height)?;
+        let snapshot = Arc::new(Snapshot { store: self.store.clone(), version: height });
+        let recorder = Arc::new(Recorder { inner: snapshot, keys: Mutex::default() });
+        let outcome = run_view(&self.runtime, recorder.clone(), ViewCall { contract, method, args, height })?;
+        let mut keys = std::mem::take(&mut *recorder.keys.lock().unwrap_or_else(PoisonError::into_inner));
+        // A cached module is not read from the store, but the verifier needs its code.
+        keys.insert(StateKey::Account(*contract));
+        keys.insert(StateKey::Code(*contract));
+        let mut reads = Vec::with_capacity(keys.len());
+        for key in keys {
+            let (value, proof) = tree::prove(&*self.store, &key, height)?;
+            reads.push(StateProof { key, value, proof: MerkleProof(proof) });
         }
-        let overlay = Overlay::new(Arc::new(Snapshot { store: self.store.clone(), version: height }));
-        let loaded = match self.runtime.load(&overlay, contract) {
-            Ok(Some(loaded)) => loaded,
-            Ok(None) => return Err(LedgerError::NoContract(contract.to_hex())),
-            Err(failure) => return Err(view_failure(failure)),
-        };
-        let load_fuel = CODE_LOAD_BYTE_FUEL.saturating_mul(loaded.code_len as u64);
-        let fuel = VIEW_FUEL_LIMIT.checked_sub(load_fuel).ok_or(view_failure(CallFailure::OutOfFuel))?;
-        let request = CallRequest {
-            contract: *contract,
-            caller: Address::ZERO,
-            method,
-            input: args.to_vec(),
-            height,
-            mode: Mode::View,
-            fuel,
-        };
-        let outcome = self.runtime.call(&loaded.module, overlay, request);
-        let success = outcome.result.map_err(view_failure)?;
-        Ok(ViewOutcome {
-            height,
-            return_data: success.return_data,
-            events: success.events,
-            fuel_used: load_fuel + (fuel - outcome.fuel_left.min(fuel)),
-        })
+        Ok((outcome, ViewWitness { height, reads }))
+    }
+}
+
+/// Re-runs a view over `witness` alone, trusting nothing but `root` (the state root at
+/// `witness.height`): every proof must hold under `root`, and the view may read only keys
+/// the witness proves. Returns the view's outcome, to compare with a node's answer.
+pub fn verify_view(
+    root: Digest,
+    witness: &ViewWitness,
+    contract: &Address,
+    method: &str,
+    args: &[u8],
+) -> Result<ViewOutcome, LedgerError> {
+    let mut values = BTreeMap::new();
+    for read in &witness.reads {
+        read.verify(root).map_err(|e| LedgerError::Witness(format!("{:?}: {e}", read.key)))?;
+        values.insert(read.key.clone(), read.value.clone());
+    }
+    let runtime = ContractRuntime::new()?;
+    let call = ViewCall { contract, method, args, height: witness.height };
+    run_view(&runtime, Arc::new(WitnessSource(values)), call).map_err(|e| match e {
+        LedgerError::Store(StoreError::Backend(reason) | StoreError::Corrupt(reason)) => {
+            LedgerError::Witness(reason)
+        }
+        other => other,
+    })
+}
+
+struct ViewCall<'a> {
+    contract: &'a Address,
+    method: &'a str,
+    args: &'a [u8],
+    height: u64,
+}
+
+/// The one way a view runs, on a node's store or on a witness.
+fn run_view(
+    runtime: &ContractRuntime,
+    source: Arc<dyn ValueSource>,
+    call: ViewCall<'_>,
+) -> Result<ViewOutcome, LedgerError> {
+    if call.method == "init" {
+        return Err(LedgerError::ViewFailed("init runs only at deploy".into()));
+    }
+    let overlay = Overlay::new(source);
+    let loaded = match runtime.load(&overlay, call.contract) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Err(LedgerError::NoContract(call.contract.to_hex())),
+        Err(failure) => return Err(view_failure(failure)),
+    };
+    let load_fuel = CODE_LOAD_BYTE_FUEL.saturating_mul(loaded.code_len as u64);
+    let fuel = VIEW_FUEL_LIMIT.checked_sub(load_fuel).ok_or(view_failure(CallFailure::OutOfFuel))?;
+    let request = CallRequest {
+        contract: *call.contract,
+        caller: Address::ZERO,
+        method: call.method,
+        input: call.args.to_vec(),
+        height: call.height,
+        mode: Mode::View,
+        fuel,
+    };
+    let outcome = runtime.call(&loaded.module, overlay, request);
+    let success = outcome.result.map_err(view_failure)?;
+    Ok(ViewOutcome {
+        height: call.height,
+        return_data: success.return_data,
+        events: success.events,
+        fuel_used: load_fuel + (fuel - outcome.fuel_left.min(fuel)),
+    })
+}
+
+/// Passes reads through and remembers which keys were read.
+struct Recorder {
+    inner: Arc<dyn ValueSource>,
+    keys: Mutex<BTreeSet<StateKey>>,
+}
+
+impl ValueSource for Recorder {
+    fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner).insert(key.clone());
+        self.inner.get(key)
+    }
+}
+
+/// The proven values of a witness; reading any other key is an error, not "empty".
+struct WitnessSource(BTreeMap<StateKey, Option<Vec<u8>>>);
+
+impl ValueSource for WitnessSource {
+    fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::Backend(format!("the witness does not cover {key:?}")))
     }
 }
 

@@ -4,8 +4,8 @@ mod common;
 
 use bastion_ledger::store::StateStore;
 use bastion_ledger::{
-    codec, Account, AccountProof, Address, ExecutorConfig, LedgerError, MerkleProof, ProofError, StateKey,
-    StorageProof,
+    codec, verify_view, Account, AccountProof, Address, ExecutorConfig, LedgerError, MerkleProof, ProofError,
+    StateKey, StorageProof, ViewWitness,
 };
 use common::*;
 
@@ -165,4 +165,71 @@ fn pruning_keeps_retained_heights_readable_and_provable() {
     assert_eq!(query.state_root(latest - 5), Err(LedgerError::UnknownHeight(latest - 5)));
     assert!(chain.exec.store().node_count() < unpruned.exec.store().node_count(), "pruning reclaimed nodes");
     assert_eq!(chain.exec.store().latest_version().unwrap(), Some(latest));
+}
+
+/// A chain with a counter incremented once (from `chain_with_state`) and a token where
+/// alice holds 1,000.
+fn chain_with_token() -> (Chain, Address, Address) {
+    let (mut chain, counter) = chain_with_state();
+    let alice = key(1);
+    let b = builder(&alice, 3);
+    chain.run(b.deploy(wasm(TOKEN_WAT), 1_000u64.to_le_bytes().to_vec()).unwrap());
+    (chain, counter, b.contract_address())
+}
+
+#[test]
+fn a_view_re_runs_over_its_witness_alone_and_gives_the_same_answer() {
+    let (chain, counter, token) = chain_with_token();
+    let (height, root) = (chain.exec.height(), chain.exec.state_root());
+    let query = chain.exec.query();
+    let alice = address(&key(1));
+    let nobody = Address([0x42; 32]);
+    for (contract, method, args) in [
+        (counter, "get", vec![]),
+        (token, "balance_of", alice.0.to_vec()),
+        (token, "balance_of", nobody.0.to_vec()),
+    ] {
+        let (outcome, witness) = query.view_with_witness(&contract, method, &args, height).unwrap();
+        assert_eq!(outcome, query.view(&contract, method, &args, height).unwrap());
+        assert_eq!(witness.height, height);
+        let keys: Vec<_> = witness.reads.iter().map(|r| r.key.clone()).collect();
+        assert!(keys.contains(&StateKey::Code(contract)), "{keys:?}");
+        // Through JSON, as a client receives it.
+        let witness: ViewWitness = serde_json::from_str(&serde_json::to_string(&witness).unwrap()).unwrap();
+        assert_eq!(verify_view(root, &witness, &contract, method, &args).unwrap(), outcome);
+    }
+    let (counted, _) = query.view_with_witness(&counter, "get", &[], height).unwrap();
+    assert_eq!(counted.return_data, 1u64.to_le_bytes());
+    let (balance, witness) = query.view_with_witness(&token, "balance_of", &nobody.0, height).unwrap();
+    assert_eq!(balance.return_data, 0u64.to_le_bytes());
+    assert!(witness.reads.iter().any(|r| matches!(r.key, StateKey::Storage(..)) && r.value.is_none()));
+}
+
+#[test]
+fn a_tampered_incomplete_or_misapplied_witness_is_rejected() {
+    let (chain, _, token) = chain_with_token();
+    let (height, root) = (chain.exec.height(), chain.exec.state_root());
+    let query = chain.exec.query();
+    let alice = address(&key(1));
+    let (_, witness) = query.view_with_witness(&token, "balance_of", &alice.0, height).unwrap();
+    let slot = witness.reads.iter().position(|r| matches!(r.key, StateKey::Storage(..))).unwrap();
+    let is_witness_error = |result: Result<_, LedgerError>| matches!(result, Err(LedgerError::Witness(_)));
+
+    // A lie about alice's balance does not verify.
+    let mut lie = witness.clone();
+    lie.reads[slot].value = Some(5_000u64.to_le_bytes().to_vec());
+    assert!(is_witness_error(verify_view(root, &lie, &token, "balance_of", &alice.0)));
+    // Leaving out the slot the view reads does not pass as "empty".
+    let mut short = witness.clone();
+    short.reads.remove(slot);
+    assert!(is_witness_error(verify_view(root, &short, &token, "balance_of", &alice.0)));
+    // Asking about someone else needs a slot the witness does not prove.
+    let bob = address(&key(2));
+    assert!(is_witness_error(verify_view(root, &witness, &token, "balance_of", &bob.0)));
+    // Another root (an earlier height's) rejects the proofs.
+    let earlier = query.state_root(height - 1).unwrap();
+    assert!(is_witness_error(verify_view(earlier, &witness, &token, "balance_of", &alice.0)));
+    // The honest witness still passes.
+    let outcome = verify_view(root, &witness, &token, "balance_of", &alice.0).unwrap();
+    assert_eq!(outcome.return_data, 1_000u64.to_le_bytes());
 }

@@ -247,19 +247,32 @@ impl NodeApi for NodeState {
         })
     }
 
-    fn view(&self, contract: &Address, method: &str, args: &[u8]) -> Result<ViewResponse, ApiError> {
+    fn view(
+        &self,
+        contract: &Address,
+        method: &str,
+        args: &[u8],
+        proof: bool,
+    ) -> Result<ViewResponse, ApiError> {
         let query = self.state_query()?;
-        let height = self.executed();
+        let (height, certificate) = self.answer_height(proof)?;
         if query.code(contract, height).map_err(ledger_error)?.is_none() {
             return Err(ApiError::UnknownContract(*contract));
         }
-        let outcome = query.view(contract, method, args, height).map_err(ledger_error)?;
+        let (outcome, proof) = match certificate {
+            Some(certificate) => {
+                let (outcome, witness) =
+                    query.view_with_witness(contract, method, args, height).map_err(ledger_error)?;
+                (outcome, Some(CertifiedProof { proof: witness, certificate }))
+            }
+            None => (query.view(contract, method, args, height).map_err(ledger_error)?, None),
+        };
         Ok(ViewResponse {
             return_hex: hex::encode(&outcome.return_data),
             height: outcome.height,
             fuel_used: outcome.fuel_used,
             events: outcome.events.iter().map(event_view).collect(),
-            witness: None,
+            proof,
         })
     }
 

@@ -39,7 +39,7 @@ struct MockState {
     blocks: Vec<BlockResponse>,
     last_account: Option<(Address, bool)>,
     last_storage: Option<(Address, Vec<u8>, bool)>,
-    last_view: Option<(Address, String, Vec<u8>)>,
+    last_view: Option<(Address, String, Vec<u8>, bool)>,
     /// Committed right after a `blocks_from` call that found nothing: a block landing just
     /// as an event stream switches from replay to live.
     commit_after_empty_replay: Option<BlockResponse>,
@@ -180,15 +180,21 @@ impl NodeApi for MockNode {
         })
     }
 
-    fn view(&self, contract: &Address, method: &str, args: &[u8]) -> Result<ViewResponse, ApiError> {
+    fn view(
+        &self,
+        contract: &Address,
+        method: &str,
+        args: &[u8],
+        proof: bool,
+    ) -> Result<ViewResponse, ApiError> {
         self.query_result()?;
-        self.with(|s| s.last_view = Some((*contract, method.to_string(), args.to_vec())));
+        self.with(|s| s.last_view = Some((*contract, method.to_string(), args.to_vec(), proof)));
         Ok(ViewResponse {
             return_hex: "0700000000000000".into(),
             height: 12,
             fuel_used: 321,
             events: vec![event_view()],
-            witness: None,
+            proof: None,
         })
     }
 
@@ -652,12 +658,15 @@ async fn view_call_and_its_input_checks() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["return_hex"], "0700000000000000");
     assert_eq!(body["fuel_used"], 321);
-    assert_eq!(node.with(|s| s.last_view.clone()), Some((Address([3; 32]), "get".into(), vec![1, 2])));
+    assert_eq!(node.with(|s| s.last_view.clone()), Some((Address([3; 32]), "get".into(), vec![1, 2], false)));
 
-    // args_hex is optional.
+    // args_hex and proof are optional.
     let response = post_json(&app, &uri, serde_json::json!({"method": "get"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(node.with(|s| s.last_view.clone().unwrap().2), Vec::<u8>::new());
+    let response = post_json(&app, &uri, serde_json::json!({"method": "get", "proof": true})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(node.with(|s| s.last_view.clone().unwrap().3));
 
     let garbage = post(&app, &uri, "application/json", "[1,2").await;
     assert_error(garbage, StatusCode::BAD_REQUEST, "bad_request").await;

@@ -399,7 +399,7 @@ async fn view(Path(addr): Path<String>, Json(request): Json<ViewRequest>) -> Res
         "echo" => request.args_hex,
         _ => String::new(),
     };
-    Json(ViewResponse { return_hex, height: TIP, fuel_used: 1_234, events: vec![], witness: None })
+    Json(ViewResponse { return_hex, height: TIP, fuel_used: 1_234, events: vec![], proof: None })
         .into_response()
 }
 

@@ -51,7 +51,7 @@ pub async fn view<S: NodeApi>(
         return Err(HttpError::bad_request("method must not be empty"));
     }
     let args = parse_hex("args_hex", &request.args_hex)?;
-    Ok(Json(state.node.view(&contract, &request.method, &args)?))
+    Ok(Json(state.node.view(&contract, &request.method, &args, request.proof)?))
 }
 
 /// `GET /v1/blocks/{height|latest}`.

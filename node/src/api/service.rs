@@ -76,7 +76,13 @@ pub trait NodeApi: Send + Sync + 'static {
 
     fn storage(&self, contract: &Address, key: &[u8], proof: bool) -> Result<StorageResponse, ApiError>;
 
-    fn view(&self, contract: &Address, method: &str, args: &[u8]) -> Result<ViewResponse, ApiError>;
+    fn view(
+        &self,
+        contract: &Address,
+        method: &str,
+        args: &[u8],
+        proof: bool,
+    ) -> Result<ViewResponse, ApiError>;
 
     /// A committed block by height, or the latest one with `None`.
     fn block(&self, height: Option<u64>) -> Result<Option<BlockResponse>, ApiError>;

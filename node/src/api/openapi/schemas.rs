@@ -241,7 +241,10 @@ pub fn components() -> Components {
             object(
                 "POST /v1/contracts/{addr}/view.",
                 vec![("method", string("contract method to run read-only"))],
-                vec![("args_hex", hex("argument bytes; empty by default"))],
+                vec![
+                    ("args_hex", hex("argument bytes; empty by default")),
+                    ("proof", boolean("run at the latest certified height and return a witness")),
+                ],
             ),
         )
         .schema(
@@ -254,7 +257,10 @@ pub fn components() -> Components {
                     ("fuel_used", u64_field("fuel consumed")),
                     ("events", array_of(named("EventView"))),
                 ],
-                vec![("witness", opaque("certificate and proofs of the code and every storage slot read"))],
+                vec![(
+                    "proof",
+                    opaque("with proof: {proof: {height, reads: [{key, value, proof}]}, certificate}: the proofs of every state key the view read, and the certificate of their root"),
+                )],
             ),
         )
         .schema(

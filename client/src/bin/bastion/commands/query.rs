@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bastion_client::ClientError;
+use bastion_client::{verify_view, ClientError};
 use serde_json::json;
 
 use crate::args::{BlockArgs, TxArgs, ViewArgs};
@@ -11,21 +11,41 @@ use crate::context::Context;
 use crate::exit::Exit;
 use crate::output::{block_lines, describe_bytes, event_line};
 
+/// Runs the view at the certified height and re-runs it locally over the node's witness:
+/// the answer printed is the one proven state gives, or the command says it is not verified.
 pub async fn view(ctx: &Context, args: ViewArgs) -> anyhow::Result<Exit> {
     let node = ctx.node().await?;
-    let answer = node.client.view(&args.contract, &args.method, &args.args.0).await?;
-    // Checking a view needs re-running it over the witness's proven reads, which the
-    // ledger does not offer yet: say so rather than claim a verification.
-    let note = "views are answered by one node and not verified in this version";
+    let answer = node.client.view(&args.contract, &args.method, &args.args.0, true).await?;
+    let committee = node.committee(args.genesis.as_deref()).await?;
+    if !committee.trusted && !ctx.out.json {
+        eprintln!(
+            "warning: no local genesis for chain {}; checking against the committee {} (pass --genesis FILE for a trustless check)",
+            committee.chain_id, committee.source
+        );
+    }
+    let verdict = verify_view(
+        &answer,
+        &args.contract,
+        &args.method,
+        &args.args.0,
+        &committee.chain_id,
+        &committee.keys,
+    );
     if ctx.out.json {
-        ctx.out.json(&json!({
+        let mut doc = json!({
             "return_hex": answer.return_hex,
             "height": answer.height,
-            "verified": false,
+            "verified": verdict.is_ok(),
             "fuel_used": answer.fuel_used,
             "events": answer.events,
-            "note": note,
-        }));
+            "validators": committee.keys.len(),
+            "committee_from_genesis": committee.trusted,
+        });
+        match &verdict {
+            Ok(v) => doc["signers"] = json!(v.signers),
+            Err(e) => doc["error"] = json!(e.to_string()),
+        }
+        ctx.out.json(&doc);
     } else {
         println!("return     {}", describe_bytes(&answer.return_hex));
         println!("height     {}", answer.height);
@@ -33,9 +53,12 @@ pub async fn view(ctx: &Context, args: ViewArgs) -> anyhow::Result<Exit> {
         for event in &answer.events {
             println!("{}", event_line(event));
         }
-        println!("({note})");
+        match &verdict {
+            Ok(v) => println!("verified at height {} by {}/{} validators", v.height, v.signers, v.validators),
+            Err(e) => eprintln!("error: NOT verified: {e}"),
+        }
     }
-    Ok(Exit::Success)
+    Ok(if verdict.is_ok() { Exit::Success } else { Exit::Unverified })
 }
 
 pub async fn tx(ctx: &Context, args: TxArgs) -> anyhow::Result<Exit> {
