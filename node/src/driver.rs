@@ -14,6 +14,7 @@ use bastion_crypto::Digest;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+use crate::byzantine::Byzantine;
 use crate::fetcher::BatchFetcher;
 use crate::state::NodeState;
 use crate::wire::NetMessage;
@@ -35,6 +36,8 @@ pub struct Driver {
     committed: mpsc::Sender<Vec<Block>>,
     round_timer: Option<(Instant, Round)>,
     proposal_timer: Option<(Instant, Round)>,
+    /// Set only by `bastion-node --byzantine`: rewrites what the core sends (fault tests).
+    byzantine: Option<Byzantine>,
 }
 
 impl Driver {
@@ -45,7 +48,22 @@ impl Driver {
         inputs: mpsc::Receiver<DriverInput>,
         committed: mpsc::Sender<Vec<Block>>,
     ) -> Self {
-        Driver { core, state, fetcher, inputs, committed, round_timer: None, proposal_timer: None }
+        Driver {
+            core,
+            state,
+            fetcher,
+            inputs,
+            committed,
+            round_timer: None,
+            proposal_timer: None,
+            byzantine: None,
+        }
+    }
+
+    /// Makes this validator misbehave as `byzantine` says (fault testing only).
+    pub fn with_byzantine(mut self, byzantine: Byzantine) -> Self {
+        self.byzantine = Some(byzantine);
+        self
     }
 
     /// Runs until the input channel closes or the validator halts.
@@ -98,6 +116,10 @@ impl Driver {
 
     /// Carries out `actions` in order; false if the validator must stop.
     async fn execute(&mut self, actions: Vec<Action>) -> bool {
+        let actions = match &mut self.byzantine {
+            Some(byzantine) => byzantine.distort(actions),
+            None => actions,
+        };
         for action in actions {
             match action {
                 Action::Send(to, message) => {

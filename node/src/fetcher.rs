@@ -3,6 +3,11 @@
 //! A batch is first asked of the validator that referenced it (the proposer holds it);
 //! if it has not arrived after a while, the request moves on to the next validator, and so
 //! on, so one silent or crashed peer cannot make a batch unobtainable.
+//!
+//! After every peer has been asked [`ASK_EACH_PEER`] times the want is dropped: a batch no
+//! honest validator holds can only come from a Byzantine proposal that will never commit,
+//! and must not cost requests for ever. A committed block's batches are always held by
+//! `f + 1` honest validators, and execution asks for them again until they arrive.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,10 +19,14 @@ use crate::state::NodeState;
 use crate::wire::{NetMessage, MAX_BATCH_REQUEST};
 
 const RETRY_AFTER: Duration = Duration::from_millis(400);
+/// How many times each peer is asked for a batch before the want is dropped.
+const ASK_EACH_PEER: u32 = 3;
 
 struct Want {
     peer: u16,
     asked: Instant,
+    /// Requests sent so far.
+    tries: u32,
 }
 
 pub struct BatchFetcher {
@@ -42,7 +51,7 @@ impl BatchFetcher {
             let mut fresh = Vec::new();
             for digest in digests {
                 if !wanted.contains_key(digest) {
-                    wanted.insert(*digest, Want { peer, asked: Instant::now() });
+                    wanted.insert(*digest, Want { peer, asked: Instant::now(), tries: 1 });
                     fresh.push(*digest);
                 }
             }
@@ -60,19 +69,29 @@ impl BatchFetcher {
         self.lock().remove(digest);
     }
 
-    /// Re-asks overdue batches of the next validator; call periodically.
+    /// Re-asks overdue batches of the next validator, and drops the wants every peer was
+    /// asked for too often (see the module docs); call periodically.
     pub fn retry_overdue(&self) {
         let now = Instant::now();
+        let max_tries = ASK_EACH_PEER * (self.state.committee.len().saturating_sub(1) as u32).max(1);
         let mut by_peer: HashMap<u16, Vec<Digest>> = HashMap::new();
         {
             let mut wanted = self.lock();
-            for (digest, want) in wanted.iter_mut() {
-                if now.duration_since(want.asked) >= RETRY_AFTER {
-                    want.peer = self.next_peer(want.peer);
-                    want.asked = now;
-                    by_peer.entry(want.peer).or_default().push(*digest);
+            wanted.retain(|digest, want| {
+                if now.duration_since(want.asked) < RETRY_AFTER {
+                    return true;
                 }
-            }
+                if want.tries >= max_tries {
+                    tracing::debug!(%digest, tries = want.tries, "no peer has this batch; giving up");
+                    self.state.metrics.batch_fetches_abandoned.inc();
+                    return false;
+                }
+                want.peer = self.next_peer(want.peer);
+                want.asked = now;
+                want.tries += 1;
+                by_peer.entry(want.peer).or_default().push(*digest);
+                true
+            });
         }
         for (peer, digests) in by_peer {
             self.request(peer, digests);

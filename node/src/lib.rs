@@ -8,6 +8,7 @@ pub mod api;
 pub mod api_impl;
 pub mod batch;
 pub mod batcher;
+pub mod byzantine;
 pub mod certifier;
 pub mod driver;
 pub mod execution;
@@ -22,4 +23,4 @@ pub mod transport;
 pub mod views;
 pub mod wire;
 
-pub use node::run;
+pub use node::{run, run_with};

@@ -1,8 +1,9 @@
-//! `bastion-node --config <dir>`: runs one validator until Ctrl-C or SIGTERM.
+//! `bastion-node --config <dir> [--byzantine MODE]`: runs one validator until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bastion_node::byzantine::ByzantineMode;
 use bastion_testnet::config::NodeConfig;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
@@ -23,6 +24,10 @@ struct Args {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Fault testing only: misbehave on purpose. MODE is one of equivocate, double-vote,
+    /// bad-signatures, silent, stale.
+    #[arg(long, value_name = "MODE")]
+    byzantine: Option<ByzantineMode>,
 }
 
 fn main() -> ExitCode {
@@ -48,7 +53,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-    match runtime.block_on(bastion_node::run(config, shutdown_signal())) {
+    match runtime.block_on(bastion_node::run_with(config, args.byzantine, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bastion-node: {e:#}");

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub batches_sealed: Counter,
     pub batches_received: Counter,
     pub batches_rejected: Counter,
+    pub batch_fetches_abandoned: Counter,
     pub txs_admitted: Counter,
     pub txs_refused: Counter,
     pub peers_connected: Gauge,
@@ -41,6 +42,7 @@ impl Metrics {
             batches_sealed: Counter::default(),
             batches_received: Counter::default(),
             batches_rejected: Counter::default(),
+            batch_fetches_abandoned: Counter::default(),
             txs_admitted: Counter::default(),
             txs_refused: Counter::default(),
             peers_connected: Gauge::default(),
@@ -75,6 +77,11 @@ impl Metrics {
             "batches_rejected",
             "Batches refused (bad transactions or encoding)",
             m.batches_rejected.clone(),
+        );
+        registry.register(
+            "batch_fetches_abandoned",
+            "Missing batches no peer supplied after every peer was asked several times",
+            m.batch_fetches_abandoned.clone(),
         );
         registry.register("txs_admitted", "Transactions admitted through the API", m.txs_admitted.clone());
         registry.register("txs_refused", "Transactions refused at admission", m.txs_refused.clone());

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::api;
 use crate::batcher::Batcher;
+use crate::byzantine::{Byzantine, ByzantineMode};
 use crate::certifier::Certifier;
 use crate::driver::Driver;
 use crate::execution::Execution;
@@ -32,6 +33,16 @@ use crate::wire::NetMessage;
 /// Runs a validator until `shutdown` completes (or it fails to start).
 pub async fn run(
     config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, None, shutdown).await
+}
+
+/// [`run`], misbehaving in `byzantine` mode if one is given (fault testing only: see
+/// [`crate::byzantine`]).
+pub async fn run_with(
+    config: NodeConfig,
+    byzantine: Option<ByzantineMode>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let genesis = GenesisFile::load(&config.genesis_file)?;
@@ -117,6 +128,7 @@ pub async fn run(
         empty_block_delay_ms: config.consensus.empty_block_delay_ms,
         ..ConsensusConfig::default()
     };
+    let byzantine = byzantine.map(|mode| Byzantine::new(mode, config.index, key.clone(), committee.clone()));
     let core = Core::recover(committee, config.index, key, consensus_config, recovery);
 
     let fetcher = Arc::new(BatchFetcher::new(state.clone()));
@@ -140,7 +152,17 @@ pub async fn run(
         .spawn(move || execution.run(exec_rx))
         .context("cannot start the execution thread")?;
 
-    let driver = Driver::new(core, state.clone(), fetcher.clone(), driver_rx, exec_tx);
+    let mut driver = Driver::new(core, state.clone(), fetcher.clone(), driver_rx, exec_tx);
+    if let Some(byzantine) = byzantine {
+        tracing::warn!(
+            validator = config.index,
+            mode = %byzantine.mode(),
+            "BYZANTINE MODE {}: this validator {}, on purpose, for fault testing. Never run it in a real network",
+            byzantine.mode(),
+            byzantine.mode().describe()
+        );
+        driver = driver.with_byzantine(byzantine);
+    }
     tokio::spawn(driver.run(pending_batches));
     let inbound_task = Inbound {
         state: state.clone(),
