@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: prereqs build test testnet sim-soak bench lint fmt clippy
+.PHONY: prereqs build test testnet sim-soak bench lint fmt clippy fuzz soak bench-e2e bench-wan
 
 prereqs:
 	@bash scripts/install-prereqs.sh
@@ -25,9 +25,32 @@ testnet: build
 sim-soak:
 	SIM_SEEDS=$${SIM_SEEDS:-5000} $(CARGO) test --release -p bastion-tests --test simulation_tests sweep -- --nocapture
 
+## Every fuzz target (tests named fuzz_*, corpora in fuzz/corpus/) with many more cases.
+fuzz: prereqs
+	FUZZ_CASES=$${FUZZ_CASES:-200000} $(CARGO) test --release --workspace fuzz_ -- --nocapture
+
+## The long versions (not run in CI, each bounded): thousands of simulation seeds,
+## 20 random validator crashes under load, and 30 s at twice the sustainable rate.
+soak: prereqs
+	$(CARGO) build --release -p bastion-node --bin bastion-node
+	SIM_SEEDS=$${SIM_SEEDS:-5000} $(CARGO) test --release -p bastion-tests --test simulation_tests sweep -- --nocapture
+	CRASH_EVENTS=$${CRASH_EVENTS:-20} LOAD_SECS=$${LOAD_SECS:-30} $(CARGO) test --release -p bastion-tests \
+		--test crash_e2e_tests --test storage_fault_e2e_tests -- --nocapture
+
 ## Criterion benchmarks of the hot paths.
 bench: prereqs
 	$(CARGO) bench -p bastion-benches
+
+## End-to-end sweeps on fresh local 4-validator testnets (signed, then consensus-only);
+## writes ${CARGO_TARGET_DIR:-target}/bench/e2e.json. Knobs: BENCH_RATES, BENCH_DURATION,
+## BENCH_OPAQUE_RATES, BENCH_WAN=1, BENCH_SOAK=1, BENCH_PROFILE=0 (see scripts/bench-e2e.sh).
+bench-e2e: prereqs
+	CARGO="$(CARGO)" bash scripts/bench-e2e.sh
+
+## WAN emulation: validator traffic through the testnet's relay, delayed 0 / 25 / 50 ms each
+## way (0 / 50 / 100 ms round trips); writes ${CARGO_TARGET_DIR:-target}/bench/wan.json.
+bench-wan: prereqs
+	CARGO="$(CARGO)" BENCH_MODES=wan BENCH_NAME=wan bash scripts/bench-e2e.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -39,9 +39,9 @@ async fn status_health_metrics_block_view_decode() {
     assert_eq!((missing.status(), missing.code()), (Some(404), Some(codes::NOT_FOUND)));
     assert!(missing.is_rejection());
 
-    let view = client.view(&Address([3; 32]), "echo", &[1, 2, 3]).await.unwrap();
+    let view = client.view(&Address([3; 32]), "echo", &[1, 2, 3], false).await.unwrap();
     assert_eq!((view.return_hex.as_str(), view.height, view.fuel_used), ("010203", TIP, 1_234));
-    let unknown = client.view(&Address::ZERO, "get", &[]).await.unwrap_err();
+    let unknown = client.view(&Address::ZERO, "get", &[], false).await.unwrap_err();
     assert_eq!(unknown.code(), Some(codes::UNKNOWN_CONTRACT));
 
     let storage = client.storage(&Address([3; 32]), b"count", false).await.unwrap();
@@ -224,6 +224,7 @@ async fn discovery_prefers_flag_then_env_then_a_live_testnet_validator() {
         quic_addr: "127.0.0.1:1".parse().unwrap(),
         pid: None,
         data_dir: tmp.path().join("data"),
+        byzantine: None,
     };
     std::fs::create_dir_all(&dirs[1]).unwrap();
     Manifest {

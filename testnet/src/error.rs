@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::byzantine::ByzantineMode;
 use crate::config::ConfigError;
 
 #[derive(Debug, Error)]
@@ -45,6 +46,8 @@ pub enum TestnetError {
     NotReady { index: u16, waited_secs: u64, last: String, log: PathBuf, log_tail: Vec<String> },
     #[error("interrupted while starting; stopped the validators")]
     Interrupted,
+    #[error("validator {index} is given two Byzantine modes ({first} and {second}); give each validator at most one")]
+    ByzantineTwice { index: u16, first: ByzantineMode, second: ByzantineMode },
 }
 
 fn tail_text(log: &std::path::Path, tail: &[String]) -> String {

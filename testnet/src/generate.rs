@@ -245,6 +245,7 @@ fn create(dir: TestnetDir, options: &SetupOptions) -> Result<Testnet, TestnetErr
             quic_addr: p.quic,
             pid: None,
             data_dir: dir.data(index),
+            byzantine: None,
         });
         configs.push(config);
     }

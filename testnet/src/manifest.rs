@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::byzantine::ByzantineMode;
 use crate::config::ConfigError;
 use crate::layout::TestnetDir;
 
@@ -30,6 +31,10 @@ pub struct ValidatorEntry {
     #[serde(default)]
     pub pid: Option<u32>,
     pub data_dir: PathBuf,
+    /// The Byzantine mode this validator is started in (`bastion testnet up --byzantine`);
+    /// absent for an honest validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<ByzantineMode>,
 }
 
 impl ValidatorEntry {
@@ -108,6 +113,7 @@ mod tests {
                 quic_addr: "127.0.0.1:1001".parse().unwrap(),
                 pid: Some(42),
                 data_dir: "/tmp/x/validator-0/data".into(),
+                byzantine: None,
             }],
         };
         let value = serde_json::to_value(&manifest).unwrap();

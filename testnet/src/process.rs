@@ -77,6 +77,17 @@ pub fn spawn_node(
     log: &Path,
     index: u16,
 ) -> Result<Child, TestnetError> {
+    spawn_node_with(binary, validator_dir, log, index, &[])
+}
+
+/// [`spawn_node`] with `extra_args` after `--config <validator_dir>` (e.g. `--byzantine MODE`).
+pub fn spawn_node_with(
+    binary: &Path,
+    validator_dir: &Path,
+    log: &Path,
+    index: u16,
+    extra_args: &[String],
+) -> Result<Child, TestnetError> {
     let out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -86,6 +97,7 @@ pub fn spawn_node(
     Command::new(binary)
         .arg("--config")
         .arg(validator_dir)
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)

@@ -20,6 +20,7 @@ use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::byzantine::ByzantineMode;
 use crate::error::TestnetError;
 use crate::generate::Testnet;
 use crate::logs::{tail_of_last_run, FAILURE_TAIL_LINES, START_MARKER};
@@ -136,14 +137,25 @@ fn check_ports(testnet: &Testnet) -> Result<(), TestnetError> {
     Ok(())
 }
 
+/// Starts validator `index`, in the Byzantine mode `testnet.json` lists for it, if any.
 fn start_validator(testnet: &Testnet, index: u16, binary: &std::path::Path) -> Result<Child, TestnetError> {
     use std::io::Write;
     let log = testnet.dir.log(index);
     let vdir = testnet.dir.validator(index);
+    let extra: Vec<String> = match testnet.manifest.validator(index).and_then(|v| v.byzantine) {
+        Some(mode) => vec!["--byzantine".into(), mode.to_string()],
+        None => Vec::new(),
+    };
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
-        let _ = writeln!(file, "{START_MARKER} {} --config {}", binary.display(), vdir.display());
+        let _ = writeln!(
+            file,
+            "{START_MARKER} {} --config {}{}",
+            binary.display(),
+            vdir.display(),
+            extra.iter().map(|a| format!(" {a}")).collect::<String>()
+        );
     }
-    process::spawn_node(binary, &vdir, &log, index)
+    process::spawn_node_with(binary, &vdir, &log, index, &extra)
 }
 
 impl RunningTestnet {
@@ -273,6 +285,8 @@ pub struct ValidatorStatus {
     pub quic_addr: SocketAddr,
     pub health: Health,
     pub committed_height: Option<u64>,
+    /// The Byzantine mode it was started in, if any.
+    pub byzantine: Option<ByzantineMode>,
 }
 
 /// Every validator's process and API state.
@@ -298,6 +312,7 @@ pub fn status(testnet: &Testnet) -> Vec<ValidatorStatus> {
                 quic_addr: v.quic_addr,
                 health,
                 committed_height,
+                byzantine: v.byzantine,
             }
         })
         .collect()
@@ -330,6 +345,8 @@ fn down_with(
     outcomes.extend(targets.iter().map(|(i, _)| *i).zip(stopped));
     outcomes.sort_by_key(|(i, _)| *i);
     manifest.save_dir(&testnet.dir)?;
+    // A `--faults` testnet's relay goes with its validators.
+    crate::relay::stop(&testnet.dir, grace);
     Ok(outcomes)
 }
 

@@ -17,6 +17,8 @@ use bastion_testnet::config::{
     ConsensusSettings, GenesisAccount, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig,
     StorageSettings,
 };
+use bastion_testnet::faults::NetworkRules;
+use bastion_testnet::relay::{Relay, RelayLink};
 
 /// Funded dev account `i` (0..10): the same published key as the CLI's `dev<i>`.
 pub fn dev_key(i: u8) -> KeyPair {
@@ -30,6 +32,11 @@ pub struct LocalNet {
     pub chain_id: String,
     pub api: Vec<SocketAddr>,
     children: Vec<Option<Child>>,
+    /// Set by [`LocalNet::start_with_faults`]: every validator-to-validator datagram
+    /// passes through it. Dropped after the validators are killed.
+    relay: Option<Relay>,
+    /// Extra `bastion-node` arguments per validator (e.g. `--byzantine silent`).
+    node_args: Vec<Vec<String>>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -55,18 +62,51 @@ fn free_udp() -> SocketAddr {
 impl LocalNet {
     /// Writes a testnet of `n` validators (dev accounts 0..10 funded) and starts it.
     pub fn start(n: usize, consensus_only: bool) -> Self {
+        Self::start_with(n, consensus_only, false, &[], &MempoolSettings::default())
+    }
+
+    /// [`LocalNet::start`] with the given mempool settings on every validator.
+    pub fn start_with_mempool(n: usize, consensus_only: bool, mempool: MempoolSettings) -> Self {
+        Self::start_with(n, consensus_only, false, &[], &mempool)
+    }
+
+    /// [`LocalNet::start`] with validator `i` running `bastion-node --byzantine <mode>` for
+    /// each `(i, mode)` in `byzantine` (restarts keep the mode).
+    pub fn start_byzantine(n: usize, consensus_only: bool, byzantine: &[(usize, &str)]) -> Self {
+        Self::start_with(n, consensus_only, false, byzantine, &MempoolSettings::default())
+    }
+
+    /// [`LocalNet::start`] with the validators talking through an in-process relay
+    /// ([`bastion_testnet::relay`]), so the test can partition, delay and drop their
+    /// traffic ([`LocalNet::set_faults`]).
+    pub fn start_with_faults(n: usize, consensus_only: bool) -> Self {
+        Self::start_with(n, consensus_only, true, &[], &MempoolSettings::default())
+    }
+
+    fn start_with(
+        n: usize,
+        consensus_only: bool,
+        faults: bool,
+        byzantine: &[(usize, &str)],
+        mempool: &MempoolSettings,
+    ) -> Self {
         let temp = tempfile::Builder::new().prefix("bastion-e2e-").tempdir().expect("temp dir");
         let dir = temp.path().to_path_buf();
         let chain_id = format!("bastion-e2e-{}", std::process::id());
         let keys: Vec<KeyPair> = (0..n).map(|_| KeyPair::generate(&mut rand::thread_rng())).collect();
         let api: Vec<SocketAddr> = (0..n).map(|_| free_tcp()).collect();
         let quic: Vec<SocketAddr> = (0..n).map(|_| free_udp()).collect();
+        let links: Vec<RelayLink> = quic
+            .iter()
+            .map(|node| RelayLink { public: if faults { free_udp() } else { *node }, node: *node })
+            .collect();
+        let relay = faults.then(|| Relay::start(&links).expect("start the relay"));
         let genesis = GenesisFile {
             chain_id: chain_id.clone(),
             validators: (0..n)
                 .map(|i| GenesisValidator {
                     public_key: keys[i].public(),
-                    quic_addr: quic[i],
+                    quic_addr: links[i].public,
                     api_url: Some(format!("http://{}", api[i])),
                 })
                 .collect(),
@@ -92,13 +132,23 @@ impl LocalNet {
                 api_listen: api[i],
                 consensus_only,
                 consensus: ConsensusSettings { base_timeout_ms: 1_000, ..ConsensusSettings::default() },
-                mempool: MempoolSettings::default(),
+                mempool: mempool.clone(),
                 storage: StorageSettings::default(),
             };
             config.save(&vdir).expect("write config");
         }
-        let mut net =
-            LocalNet { dir, chain_id, api, children: (0..n).map(|_| None).collect(), _temp: Some(temp) };
+        let mut net = LocalNet {
+            dir,
+            chain_id,
+            api,
+            children: (0..n).map(|_| None).collect(),
+            relay,
+            node_args: vec![Vec::new(); n],
+            _temp: Some(temp),
+        };
+        for (i, mode) in byzantine {
+            net.node_args[*i] = vec!["--byzantine".to_string(), mode.to_string()];
+        }
         for i in 0..n {
             net.spawn(i);
         }
@@ -118,6 +168,7 @@ impl LocalNet {
         let child = Command::new(node_binary())
             .arg("--config")
             .arg(&vdir)
+            .args(&self.node_args[i])
             .env("BASTION_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -138,6 +189,47 @@ impl LocalNet {
         self.kill(i);
         self.spawn(i);
         self.wait_ready(i, Duration::from_secs(60));
+    }
+
+    /// SIGKILLs every validator, then starts them all again and waits until each is ready.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+        for i in 0..self.children.len() {
+            self.spawn(i);
+        }
+        for i in 0..self.children.len() {
+            self.wait_ready(i, Duration::from_secs(60));
+        }
+    }
+
+    /// Process id of validator `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].as_ref().map(Child::id)
+    }
+
+    /// Resident memory of validator `i` in KiB (`VmRSS` of `/proc/<pid>/status`), while it runs.
+    pub fn rss_kib(&self, i: usize) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(i)?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The Prometheus text of validator `i`'s `/metrics`, if it answers.
+    pub fn metrics(&self, i: usize) -> Option<String> {
+        match http(self.api[i], "GET", "/metrics", None) {
+            Ok((200, text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The committed block at `height` as validator `i` serves it (`GET /v1/blocks/{h}`).
+    pub fn block(&self, i: usize, height: u64) -> Option<serde_json::Value> {
+        match self.get(i, &format!("/v1/blocks/{height}")) {
+            Ok((200, block)) => Some(block),
+            _ => None,
+        }
     }
 
     pub fn is_running(&mut self, i: usize) -> bool {
@@ -215,6 +307,20 @@ impl LocalNet {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("transaction {hash} not final within {limit:?}");
+    }
+
+    /// Puts network faults in force between the validators (partition, delay, loss; see
+    /// [`NetworkRules`]). Panics unless the net was started with
+    /// [`LocalNet::start_with_faults`].
+    pub fn set_faults(&self, rules: NetworkRules) {
+        let relay = self.relay.as_ref().expect("start the net with LocalNet::start_with_faults");
+        rules.validate(self.api.len()).expect("valid network rules");
+        relay.set_rules(rules);
+    }
+
+    /// The relay's counters (forwarded and dropped datagrams), if the net has one.
+    pub fn relay_stats(&self) -> Option<String> {
+        self.relay.as_ref().map(|r| r.stats().describe())
     }
 
     pub fn block_hash(&self, i: usize, height: u64) -> Option<String> {

@@ -7,6 +7,7 @@ use bastion_client::discovery::TESTNET_DIR_ENV;
 use bastion_client::BlockId;
 use bastion_crypto::Digest;
 use bastion_ledger::fuel::DEFAULT_FUEL_LIMIT;
+use bastion_testnet::byzantine::ByzantineAssignment;
 use clap::{Args, Parser, Subcommand};
 
 pub const EXIT_CODES: &str = "\
@@ -84,6 +85,45 @@ pub enum TestnetCommand {
     Logs(LogsArgs),
     /// Write DIR/docker-compose.yml running the same testnet in containers.
     Compose,
+    /// Cut the validators of a `--faults` testnet into groups that cannot reach each other:
+    /// `partition 0,1,2 3`. Validators not listed form one more group.
+    Partition {
+        /// Comma-separated validator indexes; one argument per group.
+        #[arg(required = true, value_name = "GROUP", value_parser = parse_index_list)]
+        groups: Vec<IndexList>,
+    },
+    /// Remove every partition, delay and loss of a `--faults` testnet.
+    Heal,
+    /// Delay every datagram a validator sends by MS milliseconds (a `--faults` testnet):
+    /// round trips between two delayed validators grow by 2 x MS. 0 removes the delay.
+    Latency {
+        ms: u32,
+        /// Only these validators (comma-separated indexes; default: all).
+        #[arg(long, value_name = "I,J,...", value_parser = parse_index_list)]
+        only: Option<IndexList>,
+    },
+    /// Drop PCT percent of the datagrams a validator sends, at random (a `--faults`
+    /// testnet). 0 removes the loss.
+    Loss {
+        pct: f64,
+        /// Only these validators (comma-separated indexes; default: all).
+        #[arg(long, value_name = "I,J,...", value_parser = parse_index_list)]
+        only: Option<IndexList>,
+    },
+    /// Run the network relay of a `--faults` testnet (`up` starts it).
+    #[command(hide = true)]
+    Relay,
+}
+
+/// Validator indexes, as `0,1,2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexList(pub Vec<u16>);
+
+fn parse_index_list(s: &str) -> Result<IndexList, String> {
+    s.split(',')
+        .map(|part| part.trim().parse::<u16>().map_err(|_| format!("`{part}` is not a validator index")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(IndexList)
 }
 
 #[derive(Debug, Args)]
@@ -100,9 +140,19 @@ pub struct UpArgs {
     /// Order opaque transactions without signature checks or execution (benchmarking).
     #[arg(long)]
     pub consensus_only: bool,
+    /// Route validator-to-validator traffic through a relay on 127.0.0.1, so that
+    /// `bastion testnet partition | heal | latency | loss` can shape it (a new testnet, or
+    /// one made with it).
+    #[arg(long)]
+    pub faults: bool,
     /// Seconds each validator may take to become ready.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub ready_timeout: u64,
+    /// Fault testing: validator I runs Byzantine MODE (equivocate, double-vote,
+    /// bad-signatures, silent, stale). Repeatable; the others run honestly. Safety is only
+    /// promised with at most f = (n - 1) / 3 of them.
+    #[arg(long, value_name = "I=MODE")]
+    pub byzantine: Vec<ByzantineAssignment>,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +257,10 @@ pub struct ViewArgs {
     pub method: String,
     #[arg(long, value_name = "HEX", value_parser = parse_hex, default_value = "")]
     pub args: HexBytes,
+    /// The genesis.json whose committee to verify against (default: the local testnet's
+    /// genesis if it is the node's chain, else the committee the node reports).
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -197,3 +197,26 @@ fn help_lists_exit_codes() {
     assert!(err.to_string().contains("Exit codes:"));
     <Cli as clap::CommandFactory>::command().debug_assert();
 }
+
+#[test]
+fn byzantine_assignments() {
+    use bastion_testnet::byzantine::{ByzantineAssignment, ByzantineMode};
+    let cli = ok(&["testnet", "up", "--byzantine", "0=equivocate", "--byzantine", "3=stale"]);
+    let Command::Testnet(t) = cli.command else { panic!() };
+    let TestnetCommand::Up(up) = t.command else { panic!() };
+    assert_eq!(
+        up.byzantine,
+        [
+            ByzantineAssignment { index: 0, mode: ByzantineMode::Equivocate },
+            ByzantineAssignment { index: 3, mode: ByzantineMode::Stale },
+        ]
+    );
+    let Command::Testnet(t) = ok(&["testnet", "up"]).command else { panic!() };
+    let TestnetCommand::Up(up) = t.command else { panic!() };
+    assert!(up.byzantine.is_empty());
+    for bad in ["0=lie", "equivocate", "x=silent", "-1=silent"] {
+        fails(&["testnet", "up", "--byzantine", bad]);
+    }
+    let error = parse(&["testnet", "up", "--byzantine", "1=lie"]).unwrap_err().to_string();
+    assert!(error.contains("equivocate, double-vote, bad-signatures, silent, stale"), "{error}");
+}
