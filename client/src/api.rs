@@ -240,6 +240,9 @@ pub struct StatusResponse {
     pub peers_connected: usize,
     pub validators: Vec<ValidatorView>,
     pub version: String,
+    /// Why the validator stopped voting for good (e.g. its disk is full), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
 }
 
 /// `GET /health`: 200 when ready, 503 otherwise.

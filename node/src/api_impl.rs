@@ -121,6 +121,7 @@ impl NodeApi for NodeState {
                 })
                 .collect(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            halted: self.halt_reason(),
         }
     }
 

@@ -29,6 +29,7 @@ use tower::ServiceExt;
 #[derive(Default)]
 struct MockState {
     ready: bool,
+    halted: Option<String>,
     /// Returned by `submit` instead of admitting.
     submit_error: Option<ApiError>,
     /// Returned by every query (`transaction`, `account`, `storage`, `view`, `block`, `blocks_from`).
@@ -124,6 +125,7 @@ impl NodeApi for MockNode {
                 api_url: Some("http://127.0.0.1:8000".into()),
             }],
             version: "0.1.0".into(),
+            halted: self.with(|s| s.halted.clone()),
         }
     }
 
@@ -329,6 +331,14 @@ async fn health_is_200_when_ready_and_503_with_a_reason_otherwise() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["ready"], false);
     assert!(body["reason"].as_str().unwrap().contains("executed height 3"), "{body}");
+
+    // A halted validator says why, not just that it is behind.
+    node.with(|s| s.halted = Some("cannot persist safety data: No space left on device".into()));
+    let (status, body) = json(get(&app, "/health").await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["reason"].as_str().unwrap().starts_with("halted: cannot persist safety data"), "{body}");
+    let (_, body) = json(get(&app, "/status").await).await;
+    assert!(body["halted"].as_str().unwrap().contains("No space left"), "{body}");
 }
 
 #[tokio::test]

@@ -248,6 +248,8 @@ fn a_full_disk_halts_the_validator_instead_of_voting() {
     assert!(halted.contains("No space left on device"), "{halted}");
     let (status, health) = net.get(3, "/health").expect("a halted validator still answers");
     assert_eq!((status, &health["ready"]), (503, &serde_json::json!(false)), "{health}");
+    let reason = health["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("halted: ") && reason.contains("No space left on device"), "{health}");
 
     // It no longer takes part: its chain stops while the other three go on.
     let stopped = net.get(3, "/status").expect("status").1["committed_height"].as_u64().expect("height");

@@ -235,6 +235,7 @@ async fn status(State(app): State<App>) -> Json<StatusResponse> {
             })
             .collect(),
         version: "fake".into(),
+        halted: None,
     })
 }
 

@@ -19,10 +19,13 @@ pub async fn health<S: NodeApi>(State(state): State<ApiState<S>>) -> Response {
     if status.ready {
         return (StatusCode::OK, Json(HealthResponse { ready: true, reason: None })).into_response();
     }
-    let reason = format!(
-        "not ready: committed height {}, executed height {}, {} peer(s) connected",
-        status.committed_height, status.executed_height, status.peers_connected
-    );
+    let reason = match &status.halted {
+        Some(halted) => format!("halted: {halted}"),
+        None => format!(
+            "not ready: committed height {}, executed height {}, {} peer(s) connected",
+            status.committed_height, status.executed_height, status.peers_connected
+        ),
+    };
     (StatusCode::SERVICE_UNAVAILABLE, Json(HealthResponse { ready: false, reason: Some(reason) }))
         .into_response()
 }

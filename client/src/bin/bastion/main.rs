@@ -13,7 +13,7 @@ mod output;
 use clap::Parser;
 use serde_json::json;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, TestnetCommand};
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::output::Out;
@@ -28,6 +28,11 @@ fn main() {
             std::process::exit(code);
         }
     };
+    let supervises =
+        matches!(&cli.command, Command::Testnet(t) if matches!(t.command, TestnetCommand::Up(_)));
+    if !supervises {
+        die_quietly_on_closed_pipe();
+    }
     let ctx = Context { out: Out { json: cli.json }, node_flag: cli.node };
     let result = run(&ctx, cli.command);
     let exit = match result {
@@ -72,4 +77,15 @@ fn run(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
 
 fn block_on(task: impl std::future::Future<Output = anyhow::Result<Exit>>) -> anyhow::Result<Exit> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(task)
+}
+
+/// `bastion ... | head` should end quietly when `head` exits, like any Unix tool, instead
+/// of panicking on the first write to a closed pipe (Rust ignores SIGPIPE by default). Not
+/// for a foreground `testnet up`: a supervisor must outlive its output and stop its validators.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
