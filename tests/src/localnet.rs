@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bastion_crypto::KeyPair;
-use bastion_ledger::{Address, SignedTransaction};
+use bastion_ledger::{Address, SignedTransaction, TransactionBuilder};
 use bastion_testnet::config::{
     ConsensusSettings, GenesisAccount, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig,
     StorageSettings,
@@ -284,6 +284,18 @@ impl LocalNet {
             std::thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// A transaction builder for dev account `dev` at `nonce` on this net's chain (far expiry).
+    pub fn builder(&self, dev: u8, nonce: u64) -> TransactionBuilder {
+        TransactionBuilder::new(self.chain_id.clone(), dev_key(dev)).nonce(nonce).expiry_height(1_000_000)
+    }
+
+    /// Submits a transfer of `amount` from dev account `from` (with `nonce`) via validator
+    /// `via`; returns its hash.
+    pub fn transfer(&self, via: usize, from: u8, nonce: u64, to: Address, amount: u64) -> String {
+        let tx = self.builder(from, nonce).fuel_limit(10_000).transfer(to, amount).expect("builds");
+        self.submit(via, &tx)
     }
 
     /// Submits a signed transaction through validator `via`; returns its hash.

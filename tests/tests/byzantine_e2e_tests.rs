@@ -14,9 +14,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bastion_ledger::{Address, TransactionBuilder};
+use bastion_ledger::Address;
 use bastion_testnet::byzantine::{max_faulty, ByzantineMode};
-use bastion_tests::localnet::{dev_key, LocalNet};
+use bastion_tests::localnet::LocalNet;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Heights every honest validator must pass after the transfers committed.
@@ -75,13 +75,7 @@ fn run(n: usize, mode: ByzantineMode) {
     let mut submitted = Vec::new();
     for nonce in 0..TRANSFERS_EACH {
         for &via in &honest {
-            let tx = TransactionBuilder::new(net.chain_id.clone(), dev_key(via as u8))
-                .nonce(nonce)
-                .expiry_height(1_000_000)
-                .fuel_limit(10_000)
-                .transfer(recipient, 1 + via as u64)
-                .expect("builds");
-            submitted.push((via, net.submit(via, &tx)));
+            submitted.push((via, net.transfer(via, via as u8, nonce, recipient, 1 + via as u64)));
         }
     }
     for (via, hash) in &submitted {

@@ -7,18 +7,14 @@ use std::time::{Duration, Instant};
 use bastion_client::api::{AccountResponse, StorageResponse};
 use bastion_client::verify::{verify_account, verify_storage, VerifyError};
 use bastion_crypto::PublicKey;
-use bastion_ledger::{compile_wat, Address, TransactionBuilder};
+use bastion_ledger::{compile_wat, Address};
 use bastion_testnet::config::GenesisFile;
-use bastion_tests::localnet::{dev_key, LocalNet};
+use bastion_tests::localnet::LocalNet;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const COUNTER_WAT: &str = include_str!("../../examples/contracts/counter.wat");
 /// counter.wat keeps its count under this storage key (an 8-byte little-endian u64).
 const COUNTER_KEY: &[u8] = b"count";
-
-fn builder(net: &LocalNet, dev: u8, nonce: u64) -> TransactionBuilder {
-    TransactionBuilder::new(net.chain_id.clone(), dev_key(dev)).nonce(nonce).expiry_height(1_000_000)
-}
 
 /// Polls `path` on validator `via` until it answers 200 with a proof certified at `height`
 /// or later (certificates trail execution by a block or so).
@@ -48,7 +44,7 @@ fn every_validator_reports_the_same_state_root_at_every_height_and_proofs_verify
     let mut hashes = Vec::new();
     for nonce in 0..5u64 {
         for from in 0..4u8 {
-            let tx = builder(&net, from, nonce).fuel_limit(10_000).transfer(recipient, 1 + u64::from(from));
+            let tx = net.builder(from, nonce).fuel_limit(10_000).transfer(recipient, 1 + u64::from(from));
             hashes.push(net.submit(usize::from(from), &tx.expect("builds")));
         }
     }
@@ -57,12 +53,12 @@ fn every_validator_reports_the_same_state_root_at_every_height_and_proofs_verify
     // dev 4 deploys the counter and calls it at the next nonces, so the calls run after it.
     // A sender's sequence goes through one validator: validators batch independently, so
     // nonces spread over several could be ordered out of sequence and rejected.
-    let deployer = builder(&net, 4, 0);
+    let deployer = net.builder(4, 0);
     let counter = deployer.contract_address();
     let code = compile_wat(COUNTER_WAT).expect("counter.wat compiles");
     hashes.push(net.submit(0, &deployer.deploy(code, Vec::new()).expect("builds")));
     for nonce in 1..=3u64 {
-        let call = builder(&net, 4, nonce).call(counter, "increment", Vec::new()).expect("builds");
+        let call = net.builder(4, nonce).call(counter, "increment", Vec::new()).expect("builds");
         hashes.push(net.submit(0, &call));
     }
 

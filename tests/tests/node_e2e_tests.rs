@@ -7,21 +7,10 @@
 
 use std::time::Duration;
 
-use bastion_ledger::{Address, TransactionBuilder};
-use bastion_tests::localnet::{dev_key, LocalNet};
+use bastion_ledger::Address;
+use bastion_tests::localnet::LocalNet;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Submits a transfer of `amount` from dev account `from` (with `nonce`) via validator `via`.
-fn transfer(net: &LocalNet, via: usize, from: u8, nonce: u64, to: Address, amount: u64) -> String {
-    let tx = TransactionBuilder::new(net.chain_id.clone(), dev_key(from))
-        .nonce(nonce)
-        .expiry_height(1_000_000)
-        .fuel_limit(10_000)
-        .transfer(to, amount)
-        .expect("builds");
-    net.submit(via, &tx)
-}
 
 fn balance(net: &LocalNet, via: usize, address: &Address) -> u64 {
     let (status, account) = net.get(via, &format!("/v1/accounts/{address}")).expect("API answers");
@@ -57,7 +46,7 @@ fn four_validators_commit_transfers_and_agree_on_every_block() {
     for round in 0..10u64 {
         for from in 0..4u8 {
             // Spread submissions over all validators.
-            hashes.push(transfer(&net, usize::from(from), from, round, recipient, 1 + u64::from(from)));
+            hashes.push(net.transfer(usize::from(from), from, round, recipient, 1 + u64::from(from)));
         }
     }
     for hash in &hashes {
@@ -72,7 +61,7 @@ fn four_validators_commit_transfers_and_agree_on_every_block() {
     }
     assert_same_blocks(&net, &[0, 1, 2, 3], height);
     // Resubmitting a committed transaction returns the same hash and changes nothing.
-    let again = transfer(&net, 2, 0, 0, recipient, 1);
+    let again = net.transfer(2, 0, 0, recipient, 1);
     assert_eq!(again, hashes[0]);
     assert_eq!(balance(&net, 2, &recipient), expected);
 }
@@ -83,7 +72,7 @@ fn crashed_validators_catch_up_and_quorum_loss_stops_commits() {
     let recipient = Address([0x43; 32]);
     let mut nonce = 0;
     let mut send = |net: &LocalNet, via: usize| {
-        let hash = transfer(net, via, 5, nonce, recipient, 10);
+        let hash = net.transfer(via, 5, nonce, recipient, 10);
         nonce += 1;
         hash
     };

@@ -11,23 +11,13 @@
 
 use std::time::{Duration, Instant};
 
-use bastion_ledger::{Address, TransactionBuilder};
+use bastion_ledger::Address;
 use bastion_testnet::faults::NetworkRules;
-use bastion_tests::localnet::{dev_key, LocalNet};
+use bastion_tests::localnet::LocalNet;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// How long the partition lasts at least: longer than the transport's idle timeout.
 const PARTITION_HOLD: Duration = Duration::from_secs(12);
-
-fn transfer(net: &LocalNet, via: usize, from: u8, nonce: u64, to: Address, amount: u64) -> String {
-    let tx = TransactionBuilder::new(net.chain_id.clone(), dev_key(from))
-        .nonce(nonce)
-        .expiry_height(1_000_000)
-        .fuel_limit(10_000)
-        .transfer(to, amount)
-        .expect("builds");
-    net.submit(via, &tx)
-}
 
 /// Waits (polling every 10 ms, at most [`LIMIT`]) until the transaction is final; returns
 /// its status and how long that took from `since`.
@@ -76,7 +66,7 @@ fn minority_partition_stalls_the_minority_and_it_catches_up_after_heal() {
 
     // The majority (3 of 4, a quorum) keeps committing, transfers included.
     for (via, nonce) in [(0, 0), (1, 1), (2, 2)] {
-        let hash = transfer(&net, via, 6, nonce, recipient, 100);
+        let hash = net.transfer(via, 6, nonce, recipient, 100);
         let (status, _) = wait_final(&net, 0, &hash, Instant::now());
         assert_eq!(status, "committed_ok");
     }
@@ -145,7 +135,7 @@ fn transfers_commit_with_wan_latency_and_loss() {
         let mut latencies = Vec::new();
         for k in 0..8 {
             let sent = Instant::now();
-            let hash = transfer(&net, k % 4, 7, nonce, recipient, 1);
+            let hash = net.transfer(k % 4, 7, nonce, recipient, 1);
             nonce += 1;
             let (status, latency) = wait_final(&net, k % 4, &hash, sent);
             assert_eq!(status, "committed_ok", "{name}");
