@@ -2,6 +2,7 @@
 //! committee whose keys proofs are checked against.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bastion_client::discovery::{discover, testnet_dirs, Discovered, NodeSource};
@@ -46,7 +47,26 @@ impl Context {
     }
 }
 
+/// How long a proven query waits for the node's latest execution to be certified.
+const CERTIFY_WAIT: Duration = Duration::from_secs(3);
+
 impl Node {
+    /// Waits (briefly) until the state root of everything this node has executed is
+    /// certified, so a proven answer right after `--wait` shows the transaction's effect:
+    /// proofs are read at the latest certified height, which trails execution by a block
+    /// or so. Gives up quietly after [`CERTIFY_WAIT`]; the answer then says its height.
+    pub async fn await_certified_tip(&self) -> anyhow::Result<()> {
+        let executed = self.client.status().await?.executed_height;
+        let deadline = Instant::now() + CERTIFY_WAIT;
+        while Instant::now() < deadline {
+            if self.client.status().await?.certified_height >= executed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// The committee from (in order) `--genesis FILE`, the local testnet's genesis when it
     /// is the node's chain, else the validators the node reports (untrusted: a lying node
     /// could report keys it controls).

@@ -22,6 +22,7 @@ pub async fn run(ctx: &Context, args: AccountArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
 
+    node.await_certified_tip().await?;
     let account = node.client.account_with_proof(&address).await?;
     let committee = node.committee(args.genesis.as_deref()).await?;
     if !committee.trusted && !ctx.out.json {

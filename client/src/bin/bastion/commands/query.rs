@@ -15,6 +15,7 @@ use crate::output::{block_lines, describe_bytes, event_line};
 /// the answer printed is the one proven state gives, or the command says it is not verified.
 pub async fn view(ctx: &Context, args: ViewArgs) -> anyhow::Result<Exit> {
     let node = ctx.node().await?;
+    node.await_certified_tip().await?;
     let answer = node.client.view(&args.contract, &args.method, &args.args.0, true).await?;
     let committee = node.committee(args.genesis.as_deref()).await?;
     if !committee.trusted && !ctx.out.json {
