@@ -82,6 +82,29 @@ fn forged_section_lengths_and_local_counts_are_refused() {
     assert!(reason.starts_with("invalid contract"), "{reason}");
 }
 
+/// Found by `fuzz_wasm_deploy`: wasmi 2.0 divided a code section's size by its function
+/// count of 0 and panicked, which inside the executor would have stopped every validator
+/// on the same committed deploy.
+#[test]
+fn an_empty_code_section_with_trailing_bytes_is_refused_not_a_panic() {
+    let mut module = HEADER.to_vec();
+    let size: u16 = 2_000;
+    module.push(10);
+    module.extend_from_slice(&[0x80 | (size & 0x7f) as u8, (size >> 7) as u8]);
+    module.push(0); // no function bodies...
+    module.extend(std::iter::repeat_n(0u8, usize::from(size) - 1)); // ...but bytes
+    let reason = refused(module);
+    assert!(reason.contains("no function bodies"), "{reason}");
+
+    let found = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/wasm_modules/regression-empty-code-section-with-bytes"
+    ))
+    .expect("the fuzzer's regression seed is checked in");
+    let reason = refused(found);
+    assert!(reason.starts_with("invalid contract"), "{reason}");
+}
+
 #[test]
 fn deep_nesting_is_refused_or_runs_without_overflowing() {
     // ~40 000 nested blocks (3 bytes each) fit the code size limit.

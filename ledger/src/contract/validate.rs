@@ -11,6 +11,8 @@
 //! * every exported function takes no parameters and returns nothing (the calling
 //!   convention: arguments and results travel through host functions).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use wasmi::{Engine, ExternType, Module};
 
 use crate::codec::MAX_CODE_BYTES;
@@ -19,6 +21,9 @@ use crate::contract::limits::MAX_MEMORY_PAGES;
 use crate::error::ContractError;
 
 const WASM_MAGIC: &[u8] = b"\0asm";
+/// Magic and version.
+const WASM_HEADER_BYTES: usize = 8;
+const CODE_SECTION_ID: u8 = 10;
 
 pub(crate) fn validate(engine: &Engine, code: &[u8]) -> Result<Module, ContractError> {
     if code.len() > MAX_CODE_BYTES {
@@ -27,10 +32,51 @@ pub(crate) fn validate(engine: &Engine, code: &[u8]) -> Result<Module, ContractE
     if !code.starts_with(WASM_MAGIC) {
         return Err(ContractError::NotBinary);
     }
-    let module = Module::new(engine, code).map_err(|e| ContractError::Invalid(e.to_string()))?;
+    check_code_section(code)?;
+    // Deploy bytes are untrusted: a parser panic (wasmi 2.0 had one, found by fuzzing) must
+    // reject the contract, the same way on every validator, not take the validator down.
+    let parsed = catch_unwind(AssertUnwindSafe(|| Module::new(engine, code)))
+        .map_err(|_| ContractError::Invalid("the module crashed the parser".into()))?;
+    let module = parsed.map_err(|e| ContractError::Invalid(e.to_string()))?;
     check_imports(&module)?;
     check_exports(&module)?;
     Ok(module)
+}
+
+/// A code section that declares no function bodies must hold nothing else. wasmi 2.0
+/// divides the section's size by its function count before checking that, and panics.
+fn check_code_section(code: &[u8]) -> Result<(), ContractError> {
+    let mut rest = code.get(WASM_HEADER_BYTES..).unwrap_or_default();
+    while let Some((&id, after_id)) = rest.split_first() {
+        // Malformed framing is left to the parser, which reports it properly.
+        let Some((size, after_size)) = read_leb_u32(after_id) else { return Ok(()) };
+        if id == CODE_SECTION_ID {
+            // The declared size counts, even if the module is cut short after the count.
+            if let Some((0, after_count)) = read_leb_u32(after_size) {
+                let count_len = after_size.len() - after_count.len();
+                if size as usize > count_len {
+                    return Err(ContractError::Invalid(format!(
+                        "code section declares no function bodies but is {size} bytes long"
+                    )));
+                }
+            }
+        }
+        let Some(next) = after_size.get(size as usize..) else { return Ok(()) };
+        rest = next;
+    }
+    Ok(())
+}
+
+/// An unsigned LEB128 `u32` and the bytes after it.
+fn read_leb_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut value: u32 = 0;
+    for (i, &byte) in bytes.iter().enumerate().take(5) {
+        value |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
 }
 
 fn check_imports(module: &Module) -> Result<(), ContractError> {
