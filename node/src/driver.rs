@@ -28,6 +28,9 @@ pub enum DriverInput {
     PayloadAvailable(Digest),
 }
 
+/// How long a starting validator waits for all its peers to be connected.
+const CONNECT_WAIT: Duration = Duration::from_secs(2);
+
 pub struct Driver {
     core: Core,
     state: Arc<NodeState>,
@@ -68,6 +71,7 @@ impl Driver {
 
     /// Runs until the input channel closes or the validator halts.
     pub async fn run(mut self, initial_payload: Vec<Digest>) {
+        self.await_peers().await;
         let mut actions = self.core.start();
         for digest in initial_payload {
             actions.extend(self.core.handle(Event::PayloadAvailable(digest)));
@@ -112,6 +116,18 @@ impl Driver {
             self.state.round.store(round, Ordering::Relaxed);
             self.state.metrics.round.set(round as i64);
         }
+    }
+
+    /// Gives the peers' connections up to [`CONNECT_WAIT`] before the first round: a
+    /// proposal or vote sent to a peer not yet connected is lost, and the round times out
+    /// (every fresh testnet used to start with one or two round timeouts).
+    async fn await_peers(&self) {
+        let peers = self.state.committee.len().saturating_sub(1);
+        let deadline = Instant::now() + CONNECT_WAIT;
+        while self.state.connected_peers() < peers && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::debug!(connected = self.state.connected_peers(), peers, "starting consensus");
     }
 
     /// Carries out `actions` in order; false if the validator must stop.
