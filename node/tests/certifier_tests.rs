@@ -5,90 +5,38 @@
 //! Peers are never started: their addresses are bound-but-unread UDP sockets, so the
 //! certifier's broadcasts just queue or drop.
 
-use std::net::{SocketAddr, UdpSocket};
+mod common;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bastion_client::certificate::{sign_state_root, StateCertificate};
-use bastion_crypto::{Digest, KeyPair, Signature};
+use bastion_crypto::{Digest, Signature};
 use bastion_node::certifier::Certifier;
 use bastion_node::state::NodeState;
-use bastion_node::storage::Storage;
-use bastion_node::transport::{Transport, TransportConfig};
-use bastion_node::wire::NetMessage;
-use bastion_testnet::config::{
-    ConsensusSettings, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig, StorageSettings,
-};
-use tempfile::TempDir;
+use common::{key, validator_zero, TestValidator};
 
 const CHAIN: &str = "bastion-certifier-test";
 const N: u8 = 4;
 
-fn key(i: u8) -> KeyPair {
-    KeyPair::from_seed([i; 32])
-}
-
 fn root(byte: u8) -> Digest {
     Digest([byte; 32])
-}
-
-fn bind_local() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
 }
 
 /// Validator 0's state and certifier, plus what must outlive them.
 struct Fixture {
     state: Arc<NodeState>,
     certifier: Certifier,
-    _temp: TempDir,
-    /// The peers' addresses stay bound (and unread) so nothing else takes them.
-    _peer_sockets: Vec<UdpSocket>,
+    _validator: TestValidator,
 }
 
 impl Fixture {
     /// Must be called inside a Tokio runtime (the transport spawns its tasks).
     fn new() -> Self {
-        let temp = TempDir::new().expect("temp dir");
-        let own_socket = bind_local();
-        let peer_sockets: Vec<UdpSocket> = (1..N).map(|_| bind_local()).collect();
-        let addrs: Vec<SocketAddr> = std::iter::once(&own_socket)
-            .chain(&peer_sockets)
-            .map(|s| s.local_addr().expect("local addr"))
-            .collect();
-        let genesis = GenesisFile {
-            chain_id: CHAIN.into(),
-            validators: (0..N)
-                .zip(&addrs)
-                .map(|(i, addr)| GenesisValidator {
-                    public_key: key(i).public(),
-                    quic_addr: *addr,
-                    api_url: None,
-                })
-                .collect(),
-            accounts: Vec::new(),
-        };
-        let config = NodeConfig {
-            index: 0,
-            key_file: temp.path().join("key.json"),
-            genesis_file: temp.path().join("genesis.json"),
-            data_dir: temp.path().join("db"),
-            quic_listen: addrs[0],
-            api_listen: "127.0.0.1:0".parse().expect("address"),
-            consensus_only: false,
-            consensus: ConsensusSettings::default(),
-            mempool: MempoolSettings::default(),
-            storage: StorageSettings::default(),
-        };
-        let genesis_hash = genesis.ledger_genesis().hash().expect("genesis hashes");
-        let storage = Storage::open(&config.data_dir, genesis_hash, &config.storage).expect("storage opens");
-        let committee = genesis.validators.iter().map(|v| (v.public_key, v.quic_addr)).collect();
-        let transport_config = TransportConfig::new(0, key(0), committee, addrs[0]);
-        let (transport, _inbound) =
-            Transport::<NetMessage>::start_on(transport_config, own_socket).expect("transport starts");
-        let state = Arc::new(NodeState::new(config, genesis, key(0), storage, transport, None, 0, None));
-        state.set_ready();
+        let validator = validator_zero(CHAIN, N, Vec::new(), false);
+        let state = validator.state.clone();
         let certifier = Certifier::new(state.clone());
-        Fixture { state, certifier, _temp: temp, _peer_sockets: peer_sockets }
+        Fixture { state, certifier, _validator: validator }
     }
 
     /// A valid vote of validator `i`, sent by `i`.

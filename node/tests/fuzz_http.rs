@@ -12,10 +12,10 @@
 //! The only change to the node is [`ShortWaits`]: `?wait=commit` waits at most a few
 //! milliseconds (nothing commits here), so a case stays short.
 
+mod common;
 #[path = "../../fuzz/harness.rs"]
 mod harness;
 
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,20 +27,14 @@ use bastion_client::api::{
     AccountResponse, BlockResponse, ErrorBody, StatusResponse, StorageResponse, TxResponse, ViewResponse,
 };
 use bastion_crypto::{Digest, KeyPair};
-use bastion_ledger::{Address, Executor, ExecutorConfig, TransactionBuilder};
+use bastion_ledger::{Address, TransactionBuilder};
 use bastion_node::api::{router, ApiError, NodeApi};
 use bastion_node::state::NodeState;
-use bastion_node::storage::Storage;
-use bastion_node::transport::{Transport, TransportConfig};
-use bastion_node::wire::NetMessage;
-use bastion_testnet::config::{
-    ConsensusSettings, GenesisAccount, GenesisFile, GenesisValidator, MempoolSettings, NodeConfig,
-    StorageSettings,
-};
+use bastion_testnet::config::GenesisAccount;
 use bytes::Bytes;
+use common::{key, validator_zero, TestValidator};
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use tempfile::TempDir;
 use tokio::sync::broadcast;
 use tower::ServiceExt;
 
@@ -49,10 +43,6 @@ const CHAIN: &str = "bastion-fuzz-http";
 const DOCUMENTED: [u16; 12] = [200, 202, 400, 401, 404, 405, 409, 413, 415, 422, 429, 503];
 /// Longest a `?wait=commit` waits here.
 const SHORT_WAIT: Duration = Duration::from_millis(5);
-
-fn key(i: u8) -> KeyPair {
-    KeyPair::from_seed([i; 32])
-}
 
 fn funded() -> KeyPair {
     key(42)
@@ -109,69 +99,11 @@ impl NodeApi for ShortWaits {
     }
 }
 
-/// Validator 0 of 4 at genesis, ready; the peers' UDP ports stay bound and unread.
-struct Validator {
-    state: Arc<NodeState>,
-    _temp: TempDir,
-    _sockets: Vec<UdpSocket>,
-}
-
+/// Validator 0 of 4 at genesis, with `funded()` holding funds; ready.
 /// Must run inside a Tokio runtime (the transport spawns its tasks).
-fn validator() -> Validator {
-    let temp = TempDir::new().expect("temp dir");
-    let sockets: Vec<UdpSocket> = (0..4).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind")).collect();
-    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().expect("addr")).collect();
-    let genesis = GenesisFile {
-        chain_id: CHAIN.into(),
-        validators: (0..4u8)
-            .zip(&addrs)
-            .map(|(i, addr)| GenesisValidator {
-                public_key: key(i).public(),
-                quic_addr: *addr,
-                api_url: None,
-            })
-            .collect(),
-        accounts: vec![GenesisAccount {
-            address: Address::from_public_key(&funded().public()),
-            balance: 1 << 50,
-        }],
-    };
-    let config = NodeConfig {
-        index: 0,
-        key_file: temp.path().join("key.json"),
-        genesis_file: temp.path().join("genesis.json"),
-        data_dir: temp.path().join("db"),
-        quic_listen: addrs[0],
-        api_listen: "127.0.0.1:0".parse().expect("address"),
-        consensus_only: false,
-        consensus: ConsensusSettings::default(),
-        mempool: MempoolSettings::default(),
-        storage: StorageSettings::default(),
-    };
-    let ledger_genesis = genesis.ledger_genesis();
-    let storage = Storage::open(&config.data_dir, ledger_genesis.hash().expect("hash"), &config.storage)
-        .expect("storage");
-    let executor =
-        Executor::genesis(Arc::new(storage.state_store()), &ledger_genesis, ExecutorConfig::default())
-            .expect("genesis state");
-    storage.record_execution(0, executor.state_root(), &[], &[]).expect("record genesis");
-    let committee = genesis.validators.iter().map(|v| (v.public_key, v.quic_addr)).collect();
-    let own = sockets[0].try_clone().expect("socket");
-    let (transport, _inbound) =
-        Transport::<NetMessage>::start_on(TransportConfig::new(0, key(0), committee, addrs[0]), own)
-            .expect("transport");
-    let state = Arc::new(NodeState::new(
-        config,
-        genesis,
-        key(0),
-        storage,
-        transport,
-        Some(executor.query()),
-        0,
-        Some(executor.state_root()),
-    ));
-    state.set_ready();
-    Validator { state, _temp: temp, _sockets: sockets }
+fn validator() -> TestValidator {
+    let funded = GenesisAccount { address: Address::from_public_key(&funded().public()), balance: 1 << 50 };
+    validator_zero(CHAIN, 4, vec![funded], true)
 }
 
 fn request_text(method: &str, target: &str, content_type: &str, body: &[u8]) -> Vec<u8> {

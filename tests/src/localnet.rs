@@ -224,6 +224,19 @@ impl LocalNet {
         }
     }
 
+    /// Counter `bastion_<name>_total` of validator `i` (`None` if it serves no metrics;
+    /// 0 if it has not counted anything yet).
+    pub fn counter(&self, i: usize, name: &str) -> Option<u64> {
+        let text = self.metrics(i)?;
+        let prefix = format!("bastion_{name}_total ");
+        Some(
+            text.lines()
+                .find_map(|line| line.strip_prefix(prefix.as_str()))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .map_or(0, |v| v as u64),
+        )
+    }
+
     /// The committed block at `height` as validator `i` serves it (`GET /v1/blocks/{h}`).
     pub fn block(&self, i: usize, height: u64) -> Option<serde_json::Value> {
         match self.get(i, &format!("/v1/blocks/{height}")) {

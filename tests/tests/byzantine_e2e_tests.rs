@@ -26,14 +26,9 @@ const TRANSFERS_EACH: u64 = 2;
 
 static ONE_NET_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Counter `bastion_<name>_total` of validator `i`.
+/// Counter `bastion_<name>_total` of (running) validator `i`.
 fn counter(net: &LocalNet, i: usize, name: &str) -> u64 {
-    let text = net.metrics(i).unwrap_or_else(|| panic!("validator {i} serves no metrics"));
-    let prefix = format!("bastion_{name}_total ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .and_then(|value| value.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    net.counter(i, name).unwrap_or_else(|| panic!("validator {i} serves no metrics"))
 }
 
 fn balance(net: &LocalNet, via: usize, address: &Address) -> u64 {

@@ -540,14 +540,6 @@ fn rejection_reasons(net: &LocalNet, chain: &Chain, accepted: &[Accepted]) -> BT
     reasons
 }
 
-fn round_timeouts(net: &LocalNet, i: usize) -> u64 {
-    let text = net.metrics(i).unwrap_or_default();
-    text.lines()
-        .filter(|line| line.starts_with("bastion_round_timeouts_total"))
-        .filter_map(|line| line.split_whitespace().last()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 fn report(test: &str, accepted: &[Accepted], counters: &Counters, elapsed: Duration, chain: &Chain) {
     let attempts = counters.attempts.load(Ordering::Relaxed);
     eprintln!(
@@ -608,7 +600,7 @@ fn killing_the_leader_again_and_again_keeps_the_chain_growing() {
         let target = net.height(observer).expect("status");
         assert!(net.wait_height(&[leader], target, LIMIT), "validator {leader} did not catch up");
     }
-    let timeouts: u64 = (0..4).map(|i| round_timeouts(&net, i)).sum();
+    let timeouts: u64 = (0..4).map(|i| net.counter(i, "round_timeouts").unwrap_or(0)).sum();
     assert!(timeouts > 0, "killing leaders caused no view change");
     let (accepted, counters, elapsed) = load.stop();
     let resubmitted = settle(&net, &mut chain, &accepted, true);

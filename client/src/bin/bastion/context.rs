@@ -56,13 +56,12 @@ impl Node {
     /// proofs are read at the latest certified height, which trails execution by a block
     /// or so. Gives up quietly after [`CERTIFY_WAIT`]; the answer then says its height.
     pub async fn await_certified_tip(&self) -> anyhow::Result<()> {
-        let executed = self.client.status().await?.executed_height;
+        let mut status = self.client.status().await?;
+        let executed = status.executed_height;
         let deadline = Instant::now() + CERTIFY_WAIT;
-        while Instant::now() < deadline {
-            if self.client.status().await?.certified_height >= executed {
-                break;
-            }
+        while status.certified_height < executed && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            status = self.client.status().await?;
         }
         Ok(())
     }
