@@ -58,6 +58,73 @@ pub struct SubmitRequest {
     pub tx: String,
 }
 
+/// The most transactions one `POST /v1/transactions/batch` may carry.
+pub const MAX_SUBMIT_BATCH: usize = 1024;
+/// The largest `POST /v1/transactions/batch` body in binary form (JSON may be twice this,
+/// plus room for the quotes and commas around the hex).
+pub const MAX_SUBMIT_BATCH_BYTES: usize = 8 << 20;
+
+/// `POST /v1/transactions/batch` with `Content-Type: application/json`. (With
+/// `application/octet-stream` the body is the transactions framed by [`encode_frames`].)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitBatchRequest {
+    /// Hex of each signed transaction's canonical bincode encoding.
+    pub txs: Vec<String>,
+}
+
+/// The verdict on one transaction of a batch submission: its hash once admitted (or already
+/// known), else the error it would have got alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// Answer to `POST /v1/transactions/batch`: one outcome per transaction, in request order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitBatchResponse {
+    /// How many outcomes carry a hash.
+    pub accepted: usize,
+    pub results: Vec<SubmitOutcome>,
+}
+
+/// The binary batch body: each transaction as a 4-byte little-endian length, then its bytes.
+pub fn encode_frames<T: AsRef<[u8]>>(txs: &[T]) -> Vec<u8> {
+    let total = txs.iter().map(|t| 4 + t.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(total);
+    for tx in txs {
+        let tx = tx.as_ref();
+        out.extend_from_slice(&(tx.len() as u32).to_le_bytes());
+        out.extend_from_slice(tx);
+    }
+    out
+}
+
+/// Where each transaction of an [`encode_frames`] body lies, checked before anything is
+/// copied: at most `max_count` frames, every length within the body, no trailing bytes.
+pub fn frame_ranges(body: &[u8], max_count: usize) -> Result<Vec<std::ops::Range<usize>>, String> {
+    let mut ranges = Vec::new();
+    let mut at = 0usize;
+    while at < body.len() {
+        if ranges.len() == max_count {
+            return Err(format!("more than {max_count} transactions in one batch"));
+        }
+        let Some(prefix) = body.get(at..at + 4) else {
+            return Err(format!("truncated length prefix at byte {at}"));
+        };
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let start = at + 4;
+        let end = start.checked_add(len).filter(|&end| end <= body.len()).ok_or_else(|| {
+            format!("transaction {} claims {len} bytes but only {} remain", ranges.len(), body.len() - start)
+        })?;
+        ranges.push(start..end);
+        at = end;
+    }
+    Ok(ranges)
+}
+
 /// Where a transaction is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -15,8 +15,8 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    AccountResponse, BlockResponse, ErrorBody, HealthResponse, StatusResponse, StorageResponse,
-    SubmitRequest, TxResponse, ViewRequest, ViewResponse,
+    encode_frames, AccountResponse, BlockResponse, ErrorBody, HealthResponse, StatusResponse,
+    StorageResponse, SubmitBatchResponse, SubmitRequest, TxResponse, ViewRequest, ViewResponse,
 };
 use crate::error::ClientError;
 use crate::events::BlockStream;
@@ -124,6 +124,16 @@ impl Client {
     pub async fn submit_raw(&self, bytes: Vec<u8>) -> Result<TxResponse, ClientError> {
         let url = self.url("/v1/transactions");
         let request = self.http.post(&url).header(CONTENT_TYPE, "application/octet-stream").body(bytes);
+        let (status, headers, body) = self.send(request, &url).await?;
+        decode(&url, status, &headers, &body)
+    }
+
+    /// `POST /v1/transactions/batch` with up to [`crate::api::MAX_SUBMIT_BATCH`] transactions'
+    /// canonical bytes: one outcome per transaction, in order.
+    pub async fn submit_batch<T: AsRef<[u8]>>(&self, txs: &[T]) -> Result<SubmitBatchResponse, ClientError> {
+        let url = self.url("/v1/transactions/batch");
+        let request =
+            self.http.post(&url).header(CONTENT_TYPE, "application/octet-stream").body(encode_frames(txs));
         let (status, headers, body) = self.send(request, &url).await?;
         decode(&url, status, &headers, &body)
     }

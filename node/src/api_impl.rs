@@ -5,6 +5,8 @@
 //! not expired, can pay the maximum fee). Proof answers are given at the latest *certified*
 //! height, with the certificate, so clients need not trust this node.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -14,7 +16,10 @@ use bastion_client::api::{
 };
 use bastion_client::certificate::StateCertificate;
 use bastion_crypto::{sha256, Digest};
-use bastion_ledger::{admit, check_stateful, Address, AdmissionError, LedgerError, StateQuery};
+use bastion_ledger::{
+    admit, admit_batch, check_stateful, Account, Address, AdmissionError, LedgerError, StateQuery,
+    VerifiedTransaction,
+};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
@@ -77,6 +82,55 @@ impl NodeState {
         Ok((certificate.height, Some(certificate)))
     }
 
+    fn check_size(&self, tx: &[u8]) -> Result<(), ApiError> {
+        let limit = self.max_tx_bytes();
+        if tx.len() > limit {
+            return Err(ApiError::TooLarge { size: tx.len(), limit });
+        }
+        Ok(())
+    }
+
+    fn refused(&self, e: AdmissionError) -> ApiError {
+        self.metrics.txs_refused.inc();
+        admission_error(e)
+    }
+
+    /// The stateful checks and the mempool, for a transaction whose signature verified.
+    /// A transaction already known (queued, batched or executed) keeps its hash. `accounts`
+    /// caches sender accounts as of one executed height (a batch submission reads each once).
+    fn enqueue(
+        &self,
+        tx: Bytes,
+        verified: VerifiedTransaction,
+        accounts: &mut HashMap<Address, Account>,
+    ) -> Result<Digest, ApiError> {
+        let hash = verified.hash();
+        if self.mempool.location(&hash).is_some() || self.storage.receipt(&hash).map_err(internal)?.is_some()
+        {
+            return Ok(hash);
+        }
+        let executed = self.executed();
+        let sender = verified.tx().sender_address();
+        let account = match accounts.entry(sender) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => {
+                slot.insert(self.state_query()?.account(&sender, executed).map_err(ledger_error)?)
+            }
+        };
+        check_stateful(verified.tx(), account, executed + 1).map_err(|e| self.refused(e))?;
+        let pool_tx =
+            PoolTx { hash, bytes: tx, sender, nonce: verified.tx().nonce, verified: Some(verified) };
+        match self.mempool.insert(pool_tx) {
+            Ok(_) => {
+                self.metrics.txs_admitted.inc();
+                Ok(hash)
+            }
+            Err(e @ (MempoolError::Full(_) | MempoolError::SenderFull(..))) => {
+                Err(ApiError::MempoolFull(e.to_string()))
+            }
+        }
+    }
+
     fn submit_opaque(&self, tx: Bytes) -> Result<Digest, ApiError> {
         let hash = sha256(&tx);
         // Opaque payloads have no sender: give each its own so per-sender limits never bind.
@@ -129,41 +183,43 @@ impl NodeApi for NodeState {
         if let Err(reason) = self.readiness() {
             return Err(ApiError::NotReady(reason));
         }
-        let limit = self.max_tx_bytes();
-        if tx.len() > limit {
-            return Err(ApiError::TooLarge { size: tx.len(), limit });
-        }
+        self.check_size(&tx)?;
         if self.consensus_only() {
             return self.submit_opaque(tx);
         }
-        let verified = admit(&tx, &self.chain_id).map_err(|e| {
-            self.metrics.txs_refused.inc();
-            admission_error(e)
-        })?;
-        let hash = verified.hash();
-        if self.mempool.location(&hash).is_some() || self.storage.receipt(&hash).map_err(internal)?.is_some()
-        {
-            return Ok(hash);
+        self.mempool.check_room().map_err(|e| ApiError::MempoolFull(e.to_string()))?;
+        let verified = admit(&tx, &self.chain_id).map_err(|e| self.refused(e))?;
+        self.enqueue(tx, verified, &mut HashMap::new())
+    }
+
+    fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<Digest, ApiError>> {
+        if let Err(reason) = self.readiness() {
+            return txs.iter().map(|_| Err(ApiError::NotReady(reason.clone()))).collect();
         }
-        let query = self.state_query()?;
-        let executed = self.executed();
-        let sender = verified.tx().sender_address();
-        let account = query.account(&sender, executed).map_err(ledger_error)?;
-        check_stateful(verified.tx(), &account, executed + 1).map_err(|e| {
-            self.metrics.txs_refused.inc();
-            admission_error(e)
-        })?;
-        let pool_tx =
-            PoolTx { hash, bytes: tx, sender, nonce: verified.tx().nonce, verified: Some(verified) };
-        match self.mempool.insert(pool_tx) {
-            Ok(_) => {
-                self.metrics.txs_admitted.inc();
-                Ok(hash)
-            }
-            Err(e @ (MempoolError::Full(_) | MempoolError::SenderFull(..))) => {
-                Err(ApiError::MempoolFull(e.to_string()))
-            }
+        let sized: Vec<Result<Bytes, ApiError>> =
+            txs.into_iter().map(|tx| self.check_size(&tx).map(|()| tx)).collect();
+        if self.consensus_only() {
+            return sized.into_iter().map(|tx| tx.and_then(|tx| self.submit_opaque(tx))).collect();
         }
+        if let Err(full) = self.mempool.check_room() {
+            let full = ApiError::MempoolFull(full.to_string());
+            return sized.into_iter().map(|tx| tx.and_then(|_| Err(full.clone()))).collect();
+        }
+        // Signatures of every well-sized transaction are checked as one batch.
+        let candidates: Vec<&Bytes> = sized.iter().filter_map(|tx| tx.as_ref().ok()).collect();
+        let mut verdicts = admit_batch(&candidates, &self.chain_id, Some(&self.key_cache)).into_iter();
+        let mut accounts = HashMap::new();
+        sized
+            .into_iter()
+            .map(|tx| {
+                let tx = tx?;
+                match verdicts.next() {
+                    Some(Ok(verified)) => self.enqueue(tx, verified, &mut accounts),
+                    Some(Err(e)) => Err(self.refused(e)),
+                    None => Err(internal("batch admission returned fewer verdicts than transactions")),
+                }
+            })
+            .collect()
     }
 
     fn transaction(&self, hash: &Digest) -> Result<Option<TxResponse>, ApiError> {

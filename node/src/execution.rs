@@ -59,28 +59,31 @@ impl Execution {
             return Err(format!("blocks out of order: executed {executed}, got {}", block.height));
         }
         let started = Instant::now();
+        // Each transaction once: the first time it appears in this block, and never if an
+        // earlier height executed it.
         let mut seen = HashSet::new();
-        let mut verified: Vec<VerifiedTransaction> = Vec::new();
-        let mut hashes: Vec<Digest> = Vec::new();
+        let mut candidates: Vec<VerifiedTransaction> = Vec::new();
+        let mut candidate_hashes: Vec<Digest> = Vec::new();
         for digest in &block.payload {
             match self.load_batch(digest, block.author)? {
                 BatchTxs::Verified(txs) => {
-                    for tx in txs.iter() {
-                        if seen.insert(tx.hash()) && !self.already_executed(&tx.hash())? {
-                            hashes.push(tx.hash());
-                            verified.push(tx.clone());
-                        }
+                    for tx in txs.iter().filter(|tx| seen.insert(tx.hash())) {
+                        candidate_hashes.push(tx.hash());
+                        candidates.push(tx.clone());
                     }
                 }
                 BatchTxs::Opaque(tx_hashes) => {
-                    for hash in tx_hashes {
-                        if seen.insert(hash) && !self.already_executed(&hash)? {
-                            hashes.push(hash);
-                        }
-                    }
+                    candidate_hashes.extend(tx_hashes.into_iter().filter(|hash| seen.insert(*hash)));
                 }
             }
         }
+        let executed_before =
+            self.state.storage.executed_among(&candidate_hashes).map_err(|e| e.to_string())?;
+        let fresh = |i: &usize| !executed_before[*i];
+        let hashes: Vec<Digest> =
+            (0..candidate_hashes.len()).filter(fresh).map(|i| candidate_hashes[i]).collect();
+        let verified: Vec<VerifiedTransaction> =
+            candidates.into_iter().enumerate().filter(|(i, _)| fresh(i)).map(|(_, tx)| tx).collect();
         let (state_root, receipts): (Option<Digest>, Vec<Receipt>) = match self.executor.as_mut() {
             Some(executor) => {
                 // State, receipts and the executed-height marker reach disk in one write.
@@ -127,11 +130,6 @@ impl Execution {
                 self.fetcher.want(&missing, block.author);
             }
         }
-    }
-
-    /// Executed before (at any height): the transaction index answers in both modes.
-    fn already_executed(&self, hash: &Digest) -> Result<bool, String> {
-        Ok(self.state.storage.tx_height(hash).map_err(|e| e.to_string())?.is_some())
     }
 
     /// A batch's transactions: from the cache of verified batches, from disk (verified

@@ -95,6 +95,16 @@ impl Mempool {
         Ok(true)
     }
 
+    /// `Err` if an insert would find the pool full now: lets admission refuse before it
+    /// spends a signature check on a transaction it cannot keep.
+    pub fn check_room(&self) -> Result<(), MempoolError> {
+        let queued = self.lock().queue.len();
+        if queued >= self.capacity {
+            return Err(MempoolError::Full(queued));
+        }
+        Ok(())
+    }
+
     pub fn location(&self, hash: &Digest) -> Option<TxLocation> {
         self.lock().known.get(hash).map(|(location, _)| *location)
     }
@@ -194,6 +204,9 @@ mod tests {
         assert_eq!(pool.insert(tx(1, 1, 0)), Ok(false), "same hash is a duplicate, not an error");
         assert_eq!(pool.insert(tx(2, 1, 1)), Ok(true));
         assert_eq!(pool.insert(tx(3, 1, 2)), Err(MempoolError::Full(2)));
+        assert_eq!(pool.check_room(), Err(MempoolError::Full(2)));
+        pool.take(1, 1 << 20);
+        assert_eq!(pool.check_room(), Ok(()), "taking into a batch makes room");
         assert_eq!(pool.pending_next_nonce(&Address([1; 32])), Some(2));
     }
 

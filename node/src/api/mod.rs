@@ -73,6 +73,7 @@ fn router_with_shutdown<S: NodeApi>(node: Arc<S>, shutdown: Shutdown) -> Router 
         .route("/status", get(status::status::<S>))
         .route("/metrics", get(status::metrics::<S>))
         .route("/v1/transactions", post(transactions::submit::<S>))
+        .route("/v1/transactions/batch", post(transactions::submit_batch::<S>))
         .route("/v1/transactions/{hash}", get(transactions::get_transaction::<S>))
         .route("/v1/accounts/{addr}", get(queries::account::<S>))
         .route("/v1/contracts/{addr}/storage/{key_hex}", get(queries::storage::<S>))

@@ -60,6 +60,12 @@ pub trait NodeApi: Send + Sync + 'static {
     /// transaction again returns the same hash and is not an error.
     fn submit(&self, tx: Bytes) -> Result<Digest, ApiError>;
 
+    /// Admits many transactions at once, one verdict per transaction in input order, each
+    /// the one [`NodeApi::submit`] would give. May block (signatures are checked as a batch).
+    fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<Digest, ApiError>> {
+        txs.into_iter().map(|tx| self.submit(tx)).collect()
+    }
+
     /// Status and receipt of a transaction this node has seen, `None` if unknown.
     fn transaction(&self, hash: &Digest) -> Result<Option<TxResponse>, ApiError>;
 

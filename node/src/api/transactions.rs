@@ -3,6 +3,10 @@
 //! Once the node has admitted a transaction the client always gets its hash back: waiting
 //! for it (`?wait=commit`) can end with it still `pending` (HTTP 202), never with an error
 //! that hides the hash, and never with a made-up final status.
+//!
+//! `POST /v1/transactions/batch` admits up to [`MAX_SUBMIT_BATCH`] transactions in one
+//! request (signatures checked as one batch) and answers one outcome per transaction; the
+//! request itself fails only if its body is unreadable.
 
 use std::time::Duration;
 
@@ -11,7 +15,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bastion_client::api::{SubmitRequest, TxResponse, TxStage, TxStatus};
+use bastion_client::api::{
+    frame_ranges, SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitRequest, TxResponse, TxStage,
+    TxStatus, MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES,
+};
 use bastion_crypto::Digest;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -81,6 +88,63 @@ pub async fn submit<S: NodeApi>(
         Some(timeout) => wait_for_final(&state, hash, timeout).await,
     };
     Ok(tx_reply(answer))
+}
+
+pub async fn submit_batch<S: NodeApi>(
+    State(state): State<ApiState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let kind = body_kind(&headers, &[BodyKind::Json, BodyKind::Binary])?;
+    let limit = match kind {
+        BodyKind::Binary => MAX_SUBMIT_BATCH_BYTES,
+        BodyKind::Json => MAX_SUBMIT_BATCH_BYTES.saturating_mul(2).saturating_add(4 * MAX_SUBMIT_BATCH),
+    };
+    let bytes = read_body(&headers, body, limit).await?;
+    let txs = match kind {
+        BodyKind::Binary => {
+            let ranges = frame_ranges(&bytes, MAX_SUBMIT_BATCH).map_err(|e| HttpError::bad_encoding(e))?;
+            ranges.into_iter().map(|range| bytes.slice(range)).collect()
+        }
+        BodyKind::Json => {
+            let request: SubmitBatchRequest = parse_json(&bytes)?;
+            if request.txs.len() > MAX_SUBMIT_BATCH {
+                return Err(HttpError::too_large(format!(
+                    "{} transactions in one batch; at most {MAX_SUBMIT_BATCH}",
+                    request.txs.len()
+                )));
+            }
+            let mut txs = Vec::with_capacity(request.txs.len());
+            for (i, hex) in request.txs.iter().enumerate() {
+                let raw = parse_hex("tx", hex)
+                    .map_err(|e| HttpError::bad_encoding(format!("transaction {i}: {}", e.message)))?;
+                txs.push(Bytes::from(raw));
+            }
+            txs
+        }
+    };
+    let node = state.node.clone();
+    let verdicts = tokio::task::spawn_blocking(move || node.submit_many(txs))
+        .await
+        .map_err(|e| HttpError::from(super::ApiError::Internal(format!("batch admission failed: {e}"))))?;
+    let mut retry_after = None;
+    let results: Vec<SubmitOutcome> = verdicts
+        .into_iter()
+        .map(|verdict| match verdict {
+            Ok(hash) => SubmitOutcome { hash: Some(hash), error: None },
+            Err(e) => {
+                let http = HttpError::from(e);
+                retry_after = retry_after.or(http.retry_after);
+                SubmitOutcome { hash: None, error: Some(http.body()) }
+            }
+        })
+        .collect();
+    let accepted = results.iter().filter(|r| r.hash.is_some()).count();
+    let mut response = (StatusCode::OK, Json(SubmitBatchResponse { accepted, results })).into_response();
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    Ok(response)
 }
 
 /// What the node knows about a transaction it just admitted; `received` if nothing yet.

@@ -223,6 +223,20 @@ impl Storage {
         Ok(found.is_some())
     }
 
+    /// Which of `keys` are present, in input order, looked up in one sorted MultiGet (much
+    /// cheaper than a `get` each when there are thousands).
+    fn contains_many(&self, cf: &'static str, keys: &[&[u8]]) -> Result<Vec<bool>, StorageError> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&i| keys[i]);
+        let sorted: Vec<&[u8]> = order.iter().map(|&i| keys[i]).collect();
+        let found = self.inner.db.batched_multi_get_cf(self.cf(cf)?, sorted.iter().copied(), true);
+        let mut present = vec![false; keys.len()];
+        for (&i, result) in order.iter().zip(found) {
+            present[i] = result.map_err(|e| StorageError::rocksdb("read", e))?.is_some();
+        }
+        Ok(present)
+    }
+
     fn get_decoded<T: DeserializeOwned>(
         &self,
         cf: &'static str,

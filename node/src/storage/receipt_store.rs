@@ -95,6 +95,12 @@ impl Storage {
         self.get_decoded(cf::TX_INDEX, tx_hash.as_bytes(), "transaction index")
     }
 
+    /// For each hash, whether it has been executed (in consensus-only mode: ordered).
+    pub fn executed_among(&self, tx_hashes: &[Digest]) -> Result<Vec<bool>, StorageError> {
+        let keys: Vec<&[u8]> = tx_hashes.iter().map(|h| &h.as_bytes()[..]).collect();
+        self.contains_many(cf::TX_INDEX, &keys)
+    }
+
     /// The height at which a transaction was executed (also in consensus-only mode).
     pub fn tx_height(&self, tx_hash: &Digest) -> Result<Option<u64>, StorageError> {
         Ok(self.tx_location(tx_hash)?.map(|location| location.height))
@@ -145,6 +151,7 @@ impl Storage {
             }
         }
         let mut written = HashSet::new();
+        let mut entries = Vec::with_capacity(tx_hashes.len());
         for (index, tx_hash) in tx_hashes.iter().enumerate() {
             let receipt = receipts.get(index);
             let rejected = receipt.is_some_and(|r| matches!(r.status, ReceiptStatus::Rejected { .. }));
@@ -153,8 +160,16 @@ impl Storage {
             }
             written.insert(*tx_hash);
             let index = u32::try_from(index).map_err(|_| refuse("more than 2^32 transactions".into()))?;
-            let location = TxLocation { height, index };
-            batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", &location)?);
+            entries.push((tx_hash, TxLocation { height, index }, receipt));
+        }
+        // Hashes are random keys: inserted in key order, each lands next to the one before
+        // in RocksDB's memtable skip list instead of searching it from the top (a stable
+        // sort keeps the last write of a repeated hash last).
+        entries.sort_by_key(|(tx_hash, _, _)| *tx_hash);
+        for (tx_hash, location, _) in &entries {
+            batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", location)?);
+        }
+        for (tx_hash, _, receipt) in &entries {
             if let Some(receipt) = receipt {
                 batch.put_cf(self.cf(cf::RECEIPTS)?, tx_hash.as_bytes(), encode("receipt", receipt)?);
             }

@@ -305,9 +305,12 @@ pub struct BenchArgs {
     /// Size of each opaque transaction in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 512, requires = "opaque")]
     pub tx_size: usize,
-    /// Most submissions in flight at once.
+    /// Most requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub concurrency: usize,
+    /// Most transactions per request (`POST /v1/transactions/batch`); 1 posts each alone.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub batch: usize,
 }
 
 /// Bytes given on the command line as hex.

@@ -151,6 +151,48 @@ fn submit() -> Operation {
         .build()
 }
 
+fn submit_batch() -> Operation {
+    let binary = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .content_media_type("application/octet-stream")
+        .description(Some(
+            "each transaction's canonical bincode bytes, preceded by its length as a 4-byte little-endian \
+             integer",
+        ))
+        .build();
+    let body = RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .description(Some(
+            "Up to 1024 signed transactions, as JSON (`{\"txs\": [hex, ...]}`) or length-prefixed raw bytes. \
+             Body limit: 8 MiB binary, twice that (plus 4 KiB) as JSON.",
+        ))
+        .content(JSON, Content::new(Some(named("SubmitBatchRequest"))))
+        .content("application/octet-stream", Content::new(Some(binary)))
+        .build();
+    let retry_after = HeaderBuilder::new()
+        .schema(uint_schema())
+        .description(Some("present when some transaction met a full mempool: seconds to wait"))
+        .build();
+    let answered = ResponseBuilder::new()
+        .description("one outcome per transaction, in request order")
+        .content(JSON, Content::new(Some(named("SubmitBatchResponse"))))
+        .header("Retry-After", retry_after)
+        .build();
+    operation("submit_transactions", "transactions", "Submit many signed transactions at once")
+        .description(Some(
+            "Admits each transaction as `POST /v1/transactions` would, checking their signatures as one batch. \
+             Each outcome carries the transaction's hash or the error it would have got on its own \
+             (`mempool_full`, `nonce_too_low`, ...); the request fails as a whole only if its body cannot be read.",
+        ))
+        .request_body(Some(body))
+        .response("200", answered)
+        .response("400", error_response("the body is not a batch (`bad_encoding`)"))
+        .response("413", error_response("body too large or more than 1024 transactions (`too_large`)"))
+        .response("415", error_response("neither JSON nor octet-stream (`unsupported_media_type`)"))
+        .response("500", error_response("internal error (`internal`)"))
+        .build()
+}
+
 fn view() -> Operation {
     let body = RequestBodyBuilder::new()
         .required(Some(Required::True))
@@ -210,6 +252,7 @@ pub fn paths() -> Paths {
                 .response("200", json_response("the node's status", "StatusResponse"))),
         )
         .path("/v1/transactions", post(submit()))
+        .path("/v1/transactions/batch", post(submit_batch()))
         .path(
             "/v1/transactions/{hash}",
             get(with_query_errors(

@@ -155,6 +155,34 @@ pub fn components() -> Components {
             ),
         )
         .schema(
+            "SubmitBatchRequest",
+            object(
+                "POST /v1/transactions/batch with application/json.",
+                vec![("txs", array_of(hex("hex of one signed transaction's canonical bincode encoding")))],
+                vec![],
+            ),
+        )
+        .schema(
+            "SubmitOutcome",
+            object(
+                "One transaction of a batch submission: its hash if admitted (or already known), else the \
+                 error it would have got alone.",
+                vec![],
+                vec![("hash", hex32()), ("error", named("ErrorBody"))],
+            ),
+        )
+        .schema(
+            "SubmitBatchResponse",
+            object(
+                "Answer to POST /v1/transactions/batch: one outcome per transaction, in request order.",
+                vec![
+                    ("accepted", u64_field("outcomes that carry a hash")),
+                    ("results", array_of(named("SubmitOutcome"))),
+                ],
+                vec![],
+            ),
+        )
+        .schema(
             "TxStatus",
             string_enum(
                 "where a transaction is in its life",

@@ -2,8 +2,11 @@
 //!
 //! Every transaction is built (and, in signed mode, signed) before the clock starts, so
 //! the client's own work does not shape the load. Transactions go out at `--rate` per
-//! second for `--duration` seconds, spread round-robin over every validator, with at most
-//! `--concurrency` requests in flight; a 429 is counted as `rejected` and never retried.
+//! second for `--duration` seconds, spread over every validator (each sending account always
+//! to the same one, so its nonces arrive in order), with at most `--concurrency` requests in
+//! flight. Every [`TICK`] the transactions that fell due go out, up to `--batch` per request
+//! (`POST /v1/transactions/batch`; `--batch 1` posts them one by one); latency counts from
+//! the request's send. A 429 is counted as `rejected` and never retried.
 //! One validator's event stream tells when each transaction committed. The run is bounded:
 //! the submission window closes at twice the duration plus 5 s even if the node stalls,
 //! and stragglers are awaited at most [`STRAGGLER_WAIT`].
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bastion_client::api::{codes, MAX_SUBMIT_BATCH};
 use bastion_client::discovery::NodeSource;
 use bastion_client::{Client, ClientError};
 use bastion_crypto::{sha256, Digest};
@@ -44,11 +48,17 @@ const EXPIRY_BLOCKS: u64 = 10_000_000;
 /// Per-request timeout of a submission.
 const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const ROUND_TIMEOUTS_METRIC: &str = "bastion_round_timeouts_total";
+/// How often the transactions that fell due are sent.
+pub const TICK: Duration = Duration::from_millis(5);
 
 pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!(args.duration > 0, "--duration must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        (1..=MAX_SUBMIT_BATCH).contains(&args.batch),
+        "--batch must be 1 to {MAX_SUBMIT_BATCH} (transactions per request)"
+    );
     let total = args.rate.saturating_mul(args.duration);
     anyhow::ensure!(
         total <= MAX_TRANSACTIONS,
@@ -68,10 +78,12 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// A prepared transaction: its hash and the bytes to post.
+/// A prepared transaction: its hash, the bytes to post, and its lane (the sending account,
+/// or its position for opaque payloads), which picks the validator it goes to.
 struct Prepared {
     hash: Digest,
     bytes: Vec<u8>,
+    lane: usize,
 }
 
 /// What the submitters and the follower record, indexed like the prepared transactions.
@@ -143,36 +155,30 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     let close = start + Duration::from_secs(args.duration * 2 + 5);
     let mut next = 0usize;
     let mut txs = txs.into_iter();
+    // Each tick: everything due by now, grouped by validator, `--batch` per request.
+    let mut due_now: Vec<Vec<(usize, Prepared)>> = clients.iter().map(|_| Vec::new()).collect();
     while next < total as usize && Instant::now() < close {
-        // Everything due by now, in order; then sleep until the next one is due.
         let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as usize + 1).min(total as usize);
         while next < due {
-            let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
             let Some(tx) = txs.next() else { break };
-            let client = clients[next % clients.len()].clone();
-            let record = record.clone();
-            let i = next;
-            tokio::spawn(async move {
-                record.submitted_ns[i].store(nanos_since(start), Ordering::Relaxed);
-                record.outcome[i].store(encode(Outcome::InFlight), Ordering::Relaxed);
-                let outcome = match client.submit_raw(tx.bytes).await {
-                    Ok(_) => {
-                        record.accepted.fetch_add(1, Ordering::Relaxed);
-                        Outcome::Accepted
-                    }
-                    Err(e) if e.status() == Some(429) => Outcome::Rejected,
-                    Err(_) => Outcome::Failed,
-                };
-                record.outcome[i].store(encode(outcome), Ordering::Relaxed);
-                record.settled.fetch_add(1, Ordering::Relaxed);
-                drop(permit);
-            });
+            due_now[tx.lane % clients.len()].push((next, tx));
             next += 1;
+        }
+        for (v, group) in due_now.iter_mut().enumerate() {
+            while !group.is_empty() {
+                let take = group.len().min(args.batch);
+                let chunk: Vec<(usize, Prepared)> = group.drain(..take).collect();
+                let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+                let (client, record) = (clients[v].clone(), record.clone());
+                tokio::spawn(async move {
+                    send(&client, chunk, &record, start).await;
+                    drop(permit);
+                });
+            }
         }
         bar.set_position(next as u64);
         bar.set_message(status_message(&record));
-        let next_due = start + Duration::from_secs_f64(next as f64 / args.rate as f64);
-        tokio::time::sleep_until(next_due.min(close)).await;
+        tokio::time::sleep_until((Instant::now() + TICK).min(close)).await;
     }
     if next < total as usize {
         eprintln!("warning: the submission window closed with {} transactions unsent", total as usize - next);
@@ -214,6 +220,53 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
         })
         .collect();
     Ok(summarize(&samples, round_timeouts))
+}
+
+/// Posts `chunk` (one transaction alone, else as a batch) and records each one's outcome.
+async fn send(client: &Client, chunk: Vec<(usize, Prepared)>, record: &Record, start: Instant) {
+    let sent = nanos_since(start);
+    for (i, _) in &chunk {
+        record.submitted_ns[*i].store(sent, Ordering::Relaxed);
+        record.outcome[*i].store(encode(Outcome::InFlight), Ordering::Relaxed);
+    }
+    let outcomes: Vec<Outcome> = if let [(_, tx)] = chunk.as_slice() {
+        vec![match client.submit_raw(tx.bytes.clone()).await {
+            Ok(_) => Outcome::Accepted,
+            Err(e) => refusal(e.status()),
+        }]
+    } else {
+        let bodies: Vec<&[u8]> = chunk.iter().map(|(_, tx)| tx.bytes.as_slice()).collect();
+        match client.submit_batch(&bodies).await {
+            Ok(answer) => answer
+                .results
+                .iter()
+                .map(|result| match (&result.hash, &result.error) {
+                    (Some(_), _) => Outcome::Accepted,
+                    (None, Some(error)) if error.code == codes::MEMPOOL_FULL => Outcome::Rejected,
+                    _ => Outcome::Failed,
+                })
+                .collect(),
+            Err(e) => vec![refusal(e.status()); chunk.len()],
+        }
+    };
+    for (k, (i, _)) in chunk.iter().enumerate() {
+        // A short answer (a server bug) leaves the rest failed, never silently accepted.
+        let outcome = outcomes.get(k).copied().unwrap_or(Outcome::Failed);
+        if outcome == Outcome::Accepted {
+            record.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        record.outcome[*i].store(encode(outcome), Ordering::Relaxed);
+    }
+    record.settled.fetch_add(chunk.len(), Ordering::Relaxed);
+}
+
+/// A refused or failed request: `rejected` for 429 (mempool full), else an error.
+fn refusal(status: Option<u16>) -> Outcome {
+    if status == Some(429) {
+        Outcome::Rejected
+    } else {
+        Outcome::Failed
+    }
 }
 
 /// Every validator of the local testnet, or the one node of `--node` / `$BASTION_NODE`.
@@ -266,7 +319,7 @@ async fn signed(
                 (0..count as u64)
                     .map(|n| {
                         let tx = builder.clone().nonce(first + n).transfer(recipient, 1)?;
-                        Ok(Prepared { hash: tx.hash()?, bytes: tx.to_bytes()? })
+                        Ok(Prepared { hash: tx.hash()?, bytes: tx.to_bytes()?, lane: a })
                     })
                     .collect()
             })
@@ -291,11 +344,11 @@ async fn signed(
 /// `total` random payloads of `size` bytes; the node names each by its SHA-256.
 fn opaque(total: u64, size: usize) -> Vec<Prepared> {
     let mut rng = rand::thread_rng();
-    (0..total)
-        .map(|_| {
+    (0..total as usize)
+        .map(|lane| {
             let mut bytes = vec![0u8; size];
             rng.fill_bytes(&mut bytes);
-            Prepared { hash: sha256(&bytes), bytes }
+            Prepared { hash: sha256(&bytes), bytes, lane }
         })
         .collect()
 }
