@@ -14,8 +14,9 @@
 #            delays every datagram by each of BENCH_WAN_DELAYS ms (round trip 2 x delay),
 #            at BENCH_WAN_RATE signed tx/s.
 #
-# Every run offers at most BENCH_CONCURRENCY (1024) requests in flight; a sweep ends after
-# BENCH_STOP_AFTER (2) unsustained points in a row.
+# Every run offers at most BENCH_CONCURRENCY (1024) requests in flight, each carrying up
+# to BENCH_BATCH (256) transactions (`POST /v1/transactions/batch`; 1 = one request per
+# transaction); a sweep ends after BENCH_STOP_AFTER (2) unsustained points in a row.
 #
 # A point is "sustained" when every transaction was sent on schedule (offered load at least
 # 95 % of the rate: the client kept up), admitted (no 429, no
@@ -37,9 +38,9 @@ NAME=${BENCH_NAME:-e2e}
 OUT=$TARGET/bench/$NAME.json
 CARGO=${CARGO:-cargo}
 
-RATES=${BENCH_RATES:-"1000 2000 3000 4000 5000 6000 8000 10000 12000 15000"}
+RATES=${BENCH_RATES:-"2000 5000 8000 10000 11000 12000 13000 14000 15000 16000"}
 DURATION=${BENCH_DURATION:-10}
-OPAQUE_RATES=${BENCH_OPAQUE_RATES:-"10000 15000 20000 30000 50000"}
+OPAQUE_RATES=${BENCH_OPAQUE_RATES:-"10000 20000 30000 40000 45000 50000 55000 60000"}
 TX_SIZE=${BENCH_TX_SIZE:-512}
 MODES=${BENCH_MODES:-"signed opaque"}
 if [[ ${BENCH_WAN:-0} == 1 && " $MODES " != *" wan "* ]]; then MODES="$MODES wan"; fi
@@ -52,6 +53,7 @@ PROFILE_SECS=${BENCH_PROFILE_SECS:-10}
 P99_LIMIT_MS=${BENCH_P99_LIMIT_MS:-2000}
 STOP_AFTER=${BENCH_STOP_AFTER:-2}
 CONCURRENCY=${BENCH_CONCURRENCY:-1024}
+BATCH=${BENCH_BATCH:-256}
 SETTLE_SECS=${BENCH_SETTLE_SECS:-3}
 VALIDATORS=4
 HELPER=$ROOT/scripts/bench_e2e.py
@@ -60,7 +62,7 @@ die() { echo "bench-e2e: $*" >&2; exit 1; }
 log() { echo "bench-e2e: $*" >&2; }
 
 command -v python3 >/dev/null || die "python3 is required"
-for n in $CONCURRENCY $RATES $OPAQUE_RATES $WAN_RATE $WAN_DELAYS $DURATION $SOAK_DURATION $PROFILE_SECS $TX_SIZE; do
+for n in $CONCURRENCY $BATCH $RATES $OPAQUE_RATES $WAN_RATE $WAN_DELAYS $DURATION $SOAK_DURATION $PROFILE_SECS $TX_SIZE; do
     [[ $n =~ ^[0-9]+$ ]] || die "not a whole number: '$n' (check the BENCH_* variables)"
 done
 
@@ -166,7 +168,7 @@ run_point() {
     BACKGROUND+=("$sampler")
     log "$mode: $rate tx/s for $duration s ..."
     BASTION_TESTNET_DIR=$dir "$BASTION" bench --json --rate "$rate" --duration "$duration" \
-        --concurrency "$CONCURRENCY" "$@" \
+        --concurrency "$CONCURRENCY" --batch "$BATCH" "$@" \
         >"$tag.bench.json" 2>"$tag.bench.err" &
     local bench=$!
     BACKGROUND+=("$bench")
@@ -258,7 +260,7 @@ perf_txt=$TARGET/bench/$NAME-perf.txt
 python3 "$HELPER" report --points "$POINTS" --out "$OUT" --perf "$perf_txt" \
     --config "$(python3 "$HELPER" config "modes=$MODES" "signed_rates=$RATES" "opaque_rates=$OPAQUE_RATES" \
         "duration_s=$DURATION" "tx_size=$TX_SIZE" "wan_rate=$WAN_RATE" "wan_delays_ms=$WAN_DELAYS" \
-        "soak=$SOAK" "soak_duration_s=$SOAK_DURATION" "concurrency=$CONCURRENCY" "p99_limit_ms=$P99_LIMIT_MS" "validators=$VALIDATORS" \
+        "soak=$SOAK" "soak_duration_s=$SOAK_DURATION" "concurrency=$CONCURRENCY" "batch=$BATCH" "p99_limit_ms=$P99_LIMIT_MS" "validators=$VALIDATORS" \
         "perf=${PERF:-none}")" --failed "$FAILED"
 echo "$OUT"
 if [[ $FAILED != 0 ]]; then

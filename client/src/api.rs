@@ -319,3 +319,85 @@ pub struct HealthResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames `frame_ranges` finds in `body`, as byte strings.
+    fn frames(body: &[u8], max_count: usize) -> Result<Vec<Vec<u8>>, String> {
+        Ok(frame_ranges(body, max_count)?.into_iter().map(|range| body[range].to_vec()).collect())
+    }
+
+    #[test]
+    fn frames_round_trip_in_order() {
+        let cases: Vec<Vec<Vec<u8>>> = vec![
+            vec![],
+            vec![b"one transaction".to_vec()],
+            vec![b"first".to_vec(), Vec::new(), vec![0xff; 300], b"x".to_vec(), Vec::new()],
+        ];
+        for txs in cases {
+            let body = encode_frames(&txs);
+            assert_eq!(body.len(), txs.iter().map(|tx| 4 + tx.len()).sum::<usize>());
+            assert_eq!(frames(&body, MAX_SUBMIT_BATCH), Ok(txs));
+        }
+    }
+
+    #[test]
+    fn the_length_prefix_is_four_bytes_little_endian() {
+        let body = encode_frames(&[vec![7u8; 258]]);
+        assert_eq!(body[..4], [2, 1, 0, 0]);
+        assert_eq!(body[4..], [7u8; 258]);
+        // An empty transaction is a zero length and nothing else.
+        assert_eq!(encode_frames(&[[0u8; 0]]), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_truncated_length_prefix_is_refused() {
+        let whole = encode_frames(&[b"abc".as_slice()]);
+        for cut in 1..4 {
+            let err = frame_ranges(&whole[..cut], MAX_SUBMIT_BATCH).unwrap_err();
+            assert!(err.contains("truncated length prefix at byte 0"), "{err}");
+        }
+        // After a complete frame, too.
+        let mut body = whole.clone();
+        body.extend_from_slice(&[1, 0]);
+        let err = frame_ranges(&body, MAX_SUBMIT_BATCH).unwrap_err();
+        assert!(err.contains("truncated length prefix at byte 7"), "{err}");
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_refused() {
+        // One byte short.
+        let mut body = encode_frames(&[b"abcdef".as_slice()]);
+        body.pop();
+        let err = frame_ranges(&body, MAX_SUBMIT_BATCH).unwrap_err();
+        assert!(err.contains("transaction 0 claims 6 bytes but only 5 remain"), "{err}");
+        // The largest length a prefix can claim, after a good frame: refused from the prefix
+        // alone (nothing is reserved for it).
+        let mut body = encode_frames(&[b"ok".as_slice()]);
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        body.extend_from_slice(b"tail");
+        let err = frame_ranges(&body, MAX_SUBMIT_BATCH).unwrap_err();
+        assert!(err.contains(&format!("transaction 1 claims {} bytes but only 4 remain", u32::MAX)), "{err}");
+    }
+
+    #[test]
+    fn at_most_max_count_frames_are_accepted() {
+        let txs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; usize::from(i)]).collect();
+        let body = encode_frames(&txs);
+        assert_eq!(frames(&body, 5), Ok(txs.clone()));
+        let err = frame_ranges(&body, 4).unwrap_err();
+        assert!(err.contains("more than 4 transactions"), "{err}");
+        // Empty frames count too.
+        let empties = encode_frames(&[[0u8; 0]; MAX_SUBMIT_BATCH + 1]);
+        assert_eq!(
+            frame_ranges(&empties[..4 * MAX_SUBMIT_BATCH], MAX_SUBMIT_BATCH).map(|r| r.len()),
+            Ok(MAX_SUBMIT_BATCH)
+        );
+        let err = frame_ranges(&empties, MAX_SUBMIT_BATCH).unwrap_err();
+        assert!(err.contains(&format!("more than {MAX_SUBMIT_BATCH} transactions")), "{err}");
+        // No transactions at all is a valid (empty) batch, whatever the limit.
+        assert_eq!(frame_ranges(&[], 0), Ok(Vec::new()));
+    }
+}

@@ -82,6 +82,15 @@ impl NodeState {
         Ok((certificate.height, Some(certificate)))
     }
 
+    /// The hash of a transaction this node already holds (queued, batched or executed): a
+    /// byte-identical resubmission, recognised without checking its signature again.
+    fn known(&self, tx: &[u8]) -> Result<Option<Digest>, ApiError> {
+        let hash = sha256(tx);
+        let held = self.mempool.location(&hash).is_some()
+            || self.storage.receipt(&hash).map_err(internal)?.is_some();
+        Ok(held.then_some(hash))
+    }
+
     fn check_size(&self, tx: &[u8]) -> Result<(), ApiError> {
         let limit = self.max_tx_bytes();
         if tx.len() > limit {
@@ -187,7 +196,9 @@ impl NodeApi for NodeState {
         if self.consensus_only() {
             return self.submit_opaque(tx);
         }
-        self.mempool.check_room().map_err(|e| ApiError::MempoolFull(e.to_string()))?;
+        if let Err(full) = self.mempool.check_room() {
+            return self.known(&tx)?.ok_or_else(|| ApiError::MempoolFull(full.to_string()));
+        }
         let verified = admit(&tx, &self.chain_id).map_err(|e| self.refused(e))?;
         self.enqueue(tx, verified, &mut HashMap::new())
     }
@@ -203,7 +214,7 @@ impl NodeApi for NodeState {
         }
         if let Err(full) = self.mempool.check_room() {
             let full = ApiError::MempoolFull(full.to_string());
-            return sized.into_iter().map(|tx| tx.and_then(|_| Err(full.clone()))).collect();
+            return sized.into_iter().map(|tx| self.known(&tx?)?.ok_or_else(|| full.clone())).collect();
         }
         // Signatures of every well-sized transaction are checked as one batch.
         let candidates: Vec<&Bytes> = sized.iter().filter_map(|tx| tx.as_ref().ok()).collect();

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::batch::Batch;
 use crate::driver::DriverInput;
 use crate::mempool::PoolTx;
-use crate::state::NodeState;
+use crate::state::{CheckedBatch, NodeState};
 use crate::wire::NetMessage;
 
 pub struct Batcher {
@@ -72,8 +72,10 @@ impl Batcher {
             tracing::error!(error = %e, "cannot store a batch; its transactions stay pending");
             return None;
         }
-        if !verified.is_empty() {
-            self.state.cache_batch(digest, Arc::new(verified));
+        if self.state.consensus_only() {
+            self.state.cache_batch(digest, CheckedBatch::Opaque(Arc::new(hashes.clone())));
+        } else {
+            self.state.cache_batch(digest, CheckedBatch::Verified(Arc::new(verified)));
         }
         self.state.mempool.mark_batched(digest, &hashes);
         if let Err(e) = self.state.transport.broadcast(&NetMessage::Batch(batch)) {

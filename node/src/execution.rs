@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::batch::Batch;
 use crate::certifier::Certifier;
 use crate::fetcher::BatchFetcher;
-use crate::state::NodeState;
+use crate::state::{CheckedBatch, NodeState};
 use crate::storage::RocksStateStore;
 use crate::views::block_response;
 
@@ -31,11 +31,6 @@ pub struct Execution {
 }
 
 /// The transactions of one batch, as execution needs them.
-enum BatchTxs {
-    Verified(Arc<Vec<VerifiedTransaction>>),
-    Opaque(Vec<Digest>),
-}
-
 impl Execution {
     /// Executes committed blocks until the channel closes; halts the validator on failure.
     pub fn run(mut self, mut committed: mpsc::Receiver<Vec<Block>>) {
@@ -66,14 +61,14 @@ impl Execution {
         let mut candidate_hashes: Vec<Digest> = Vec::new();
         for digest in &block.payload {
             match self.load_batch(digest, block.author)? {
-                BatchTxs::Verified(txs) => {
+                CheckedBatch::Verified(txs) => {
                     for tx in txs.iter().filter(|tx| seen.insert(tx.hash())) {
                         candidate_hashes.push(tx.hash());
                         candidates.push(tx.clone());
                     }
                 }
-                BatchTxs::Opaque(tx_hashes) => {
-                    candidate_hashes.extend(tx_hashes.into_iter().filter(|hash| seen.insert(*hash)));
+                CheckedBatch::Opaque(tx_hashes) => {
+                    candidate_hashes.extend(tx_hashes.iter().filter(|hash| seen.insert(**hash)));
                 }
             }
         }
@@ -134,11 +129,9 @@ impl Execution {
 
     /// A batch's transactions: from the cache of verified batches, from disk (verified
     /// again), or from peers, waiting as long as it takes.
-    fn load_batch(&self, digest: &Digest, author: u16) -> Result<BatchTxs, String> {
-        if !self.state.consensus_only() {
-            if let Some(txs) = self.state.take_cached_batch(digest) {
-                return Ok(BatchTxs::Verified(txs));
-            }
+    fn load_batch(&self, digest: &Digest, author: u16) -> Result<CheckedBatch, String> {
+        if let Some(checked) = self.state.take_cached_batch(digest) {
+            return Ok(checked);
         }
         let started = Instant::now();
         let mut warned = Instant::now();
@@ -151,7 +144,7 @@ impl Execution {
                     return Err(format!("stored batch {digest} hashes to {computed}"));
                 }
                 if self.state.consensus_only() {
-                    return Ok(BatchTxs::Opaque(tx_hashes));
+                    return Ok(CheckedBatch::Opaque(Arc::new(tx_hashes)));
                 }
                 let results = admit_batch(&batch.txs, &self.state.chain_id, Some(&self.state.key_cache));
                 self.state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
@@ -159,7 +152,7 @@ impl Execution {
                 // means the disk changed under us.
                 let txs: Result<Vec<_>, _> = results.into_iter().collect();
                 let txs = txs.map_err(|e| format!("stored batch {digest} no longer verifies: {e}"))?;
-                return Ok(BatchTxs::Verified(Arc::new(txs)));
+                return Ok(CheckedBatch::Verified(Arc::new(txs)));
             }
             self.fetcher.want(&[*digest], author);
             if warned.elapsed() > Duration::from_secs(10) {

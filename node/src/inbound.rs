@@ -15,7 +15,7 @@ use crate::batch::Batch;
 use crate::certifier::Certifier;
 use crate::driver::DriverInput;
 use crate::fetcher::BatchFetcher;
-use crate::state::NodeState;
+use crate::state::{CheckedBatch, NodeState};
 use crate::wire::{NetMessage, MAX_BATCH_REQUEST};
 
 pub struct Inbound {
@@ -116,7 +116,7 @@ pub async fn verify_batches(
 
 /// Returns the batch's digest once it is verified and stored; `None` if refused.
 fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest> {
-    let (digest, _) = batch.hashes();
+    let (digest, tx_hashes) = batch.hashes();
     if let Ok(true) = state.storage.has_batch(&digest) {
         return Some(digest);
     }
@@ -127,12 +127,14 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
         tracing::warn!(from, %digest, "refused an oversized batch");
         return None;
     }
-    if !state.consensus_only() {
+    let checked = if state.consensus_only() {
+        CheckedBatch::Opaque(Arc::new(tx_hashes))
+    } else {
         let results = admit_batch(&batch.txs, &state.chain_id, Some(&state.key_cache));
         state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
         let txs: Result<Vec<_>, _> = results.into_iter().collect();
         match txs {
-            Ok(txs) => state.cache_batch(digest, Arc::new(txs)),
+            Ok(txs) => CheckedBatch::Verified(Arc::new(txs)),
             Err(e) => {
                 // An honest validator only batches admitted transactions: the author is faulty.
                 state.metrics.batches_rejected.inc();
@@ -140,7 +142,7 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
                 return None;
             }
         }
-    }
+    };
     let bytes = match bincode::serialize(&batch) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -152,6 +154,7 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
         tracing::error!(%digest, error = %e, "cannot store a batch");
         return None;
     }
+    state.cache_batch(digest, checked);
     state.metrics.batches_received.inc();
     Some(digest)
 }

@@ -20,8 +20,15 @@ use crate::storage::{RocksStateStore, Storage};
 use crate::transport::TransportHandle;
 use crate::wire::NetMessage;
 
-/// Verified transactions of recently seen batches, so each signature is checked once.
-pub type VerifiedBatch = Arc<Vec<VerifiedTransaction>>;
+/// The checked contents of a recently seen batch, kept until it executes so that each batch
+/// is decoded, hashed and verified once per validator.
+#[derive(Clone, Debug)]
+pub enum CheckedBatch {
+    /// Every transaction's signature verified.
+    Verified(Arc<Vec<VerifiedTransaction>>),
+    /// Consensus-only mode: the opaque transactions' hashes.
+    Opaque(Arc<Vec<Digest>>),
+}
 
 const MAX_CACHED_BATCHES: usize = 4_096;
 const MAX_CERTIFICATES: usize = 256;
@@ -47,7 +54,7 @@ pub struct NodeState {
     pub state_root: RwLock<Option<Digest>>,
     pub certificates: RwLock<BTreeMap<u64, StateCertificate>>,
     pub blocks: broadcast::Sender<BlockResponse>,
-    verified_batches: Mutex<HashMap<Digest, VerifiedBatch>>,
+    checked_batches: Mutex<HashMap<Digest, CheckedBatch>>,
     ready: AtomicBool,
     halted: RwLock<Option<String>>,
 }
@@ -87,7 +94,7 @@ impl NodeState {
             state_root: RwLock::new(state_root),
             certificates: RwLock::new(BTreeMap::new()),
             blocks,
-            verified_batches: Mutex::new(HashMap::new()),
+            checked_batches: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             halted: RwLock::new(None),
         }
@@ -135,16 +142,16 @@ impl NodeState {
         self.halted.read().ok().and_then(|h| h.clone())
     }
 
-    pub fn cache_batch(&self, digest: Digest, txs: VerifiedBatch) {
-        let mut cache = self.verified_batches.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn cache_batch(&self, digest: Digest, txs: CheckedBatch) {
+        let mut cache = self.checked_batches.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_CACHED_BATCHES {
             cache.clear();
         }
         cache.insert(digest, txs);
     }
 
-    pub fn take_cached_batch(&self, digest: &Digest) -> Option<VerifiedBatch> {
-        self.verified_batches.lock().unwrap_or_else(|p| p.into_inner()).remove(digest)
+    pub fn take_cached_batch(&self, digest: &Digest) -> Option<CheckedBatch> {
+        self.checked_batches.lock().unwrap_or_else(|p| p.into_inner()).remove(digest)
     }
 
     pub fn add_certificate(&self, certificate: StateCertificate) {

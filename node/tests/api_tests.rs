@@ -10,8 +10,9 @@ use axum::http::{header, Request, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use bastion_client::api::{
-    AccountResponse, BlockEvent, BlockResponse, BlockTx, EventView, ReceiptView, StatusResponse,
-    StorageResponse, TxResponse, TxStage, TxStatus, ValidatorView, ViewResponse,
+    encode_frames, AccountResponse, BlockEvent, BlockResponse, BlockTx, EventView, ReceiptView,
+    StatusResponse, StorageResponse, SubmitBatchRequest, SubmitBatchResponse, TxResponse, TxStage, TxStatus,
+    ValidatorView, ViewResponse, MAX_SUBMIT_BATCH,
 };
 use bastion_crypto::{sha256, Digest, PublicKey};
 use bastion_ledger::Address;
@@ -32,6 +33,8 @@ struct MockState {
     halted: Option<String>,
     /// Returned by `submit` instead of admitting.
     submit_error: Option<ApiError>,
+    /// Returned by `submit` for these exact transactions (after `submit_error`).
+    refuse: HashMap<Bytes, ApiError>,
     /// Returned by every query (`transaction`, `account`, `storage`, `view`, `block`, `blocks_from`).
     query_error: Option<ApiError>,
     submitted: Vec<Bytes>,
@@ -130,7 +133,7 @@ impl NodeApi for MockNode {
     }
 
     fn submit(&self, tx: Bytes) -> Result<Digest, ApiError> {
-        if let Some(e) = self.with(|s| s.submit_error.clone()) {
+        if let Some(e) = self.with(|s| s.submit_error.clone().or_else(|| s.refuse.get(&tx).cloned())) {
             return Err(e);
         }
         let hash = sha256(&tx);
@@ -576,6 +579,230 @@ async fn wait_timeout_defaults_to_30s_and_is_capped_at_120s() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Submitting batches.
+
+const BATCH: &str = "/v1/transactions/batch";
+
+/// Three distinct transactions (one of them empty: framing must not drop it).
+fn three_txs() -> Vec<Bytes> {
+    vec![Bytes::from_static(b"first tx"), Bytes::new(), Bytes::from(vec![0xab; 700])]
+}
+
+/// The body as a batch answer, checking its shape: `accepted` counts the outcomes with a
+/// hash, and every outcome has exactly one of `hash` and `error`.
+async fn batch_answer(response: Response) -> (StatusCode, Option<String>, SubmitBatchResponse) {
+    let retry_after =
+        response.headers().get(header::RETRY_AFTER).map(|value| value.to_str().unwrap().to_string());
+    let (status, body) = json(response).await;
+    for outcome in body["results"].as_array().unwrap_or_else(|| panic!("no results: {body}")) {
+        assert_eq!(outcome.as_object().unwrap().len(), 1, "{outcome}");
+    }
+    let answer: SubmitBatchResponse = serde_json::from_value(body.clone()).unwrap();
+    assert_eq!(answer.accepted, answer.results.iter().filter(|r| r.hash.is_some()).count(), "{body}");
+    (status, retry_after, answer)
+}
+
+fn hashes(answer: &SubmitBatchResponse) -> Vec<Option<Digest>> {
+    answer.results.iter().map(|r| r.hash).collect()
+}
+
+fn error_codes(answer: &SubmitBatchResponse) -> Vec<Option<String>> {
+    answer.results.iter().map(|r| r.error.as_ref().map(|e| e.code.clone())).collect()
+}
+
+#[tokio::test]
+async fn batch_octet_stream_admits_each_transaction_in_order() {
+    let node = MockNode::new();
+    let txs = three_txs();
+    let response = post(&router(node.clone()), BATCH, "application/octet-stream", encode_frames(&txs)).await;
+    let (status, retry_after, answer) = batch_answer(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retry_after, None);
+    assert_eq!(answer.accepted, 3);
+    assert_eq!(hashes(&answer), txs.iter().map(|tx| Some(sha256(tx))).collect::<Vec<_>>());
+    assert_eq!(node.with(|s| s.submitted.clone()), txs);
+}
+
+#[tokio::test]
+async fn batch_json_accepts_hex_with_and_without_0x() {
+    let node = MockNode::new();
+    let txs = three_txs();
+    let hexes = vec![
+        hex::encode(&txs[0]),
+        format!("0x{}", hex::encode(&txs[1])),
+        format!("0x{}", hex::encode(&txs[2])),
+    ];
+    let response = post_json(&router(node.clone()), BATCH, serde_json::json!({ "txs": hexes })).await;
+    let (status, _, answer) = batch_answer(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer.accepted, 3);
+    assert_eq!(hashes(&answer), txs.iter().map(|tx| Some(sha256(tx))).collect::<Vec<_>>());
+    assert_eq!(node.with(|s| s.submitted.clone()), txs);
+}
+
+#[tokio::test]
+async fn batch_outcomes_carry_each_transactions_own_error() {
+    let node = MockNode::new();
+    let txs = three_txs();
+    node.with(|s| s.refuse.insert(txs[1].clone(), ApiError::NonceTooLow { nonce: 1, next: 5 }));
+    let app = router(node.clone());
+    let (status, retry_after, answer) =
+        batch_answer(post(&app, BATCH, "application/octet-stream", encode_frames(&txs)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retry_after, None);
+    assert_eq!(answer.accepted, 2);
+    assert_eq!(hashes(&answer), vec![Some(sha256(&txs[0])), None, Some(sha256(&txs[2]))]);
+    let error = answer.results[1].error.clone().unwrap();
+    assert_eq!(error.code, "nonce_too_low");
+    assert_eq!(error.message, ApiError::NonceTooLow { nonce: 1, next: 5 }.to_string());
+    assert_eq!(node.with(|s| s.submitted.clone()), vec![txs[0].clone(), txs[2].clone()]);
+
+    // One full-mempool refusal among them is enough for Retry-After.
+    node.with(|s| s.refuse.insert(txs[2].clone(), ApiError::MempoolFull("sender share".into())));
+    let (status, retry_after, answer) =
+        batch_answer(post(&app, BATCH, "application/octet-stream", encode_frames(&txs)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(error_codes(&answer), vec![None, Some("nonce_too_low".into()), Some("mempool_full".into())]);
+}
+
+#[tokio::test]
+async fn batch_against_a_full_mempool_is_mempool_full_for_each_with_retry_after() {
+    let node = MockNode::new();
+    node.with(|s| s.submit_error = Some(ApiError::MempoolFull("10 transactions waiting".into())));
+    let response =
+        post(&router(node.clone()), BATCH, "application/octet-stream", encode_frames(&three_txs())).await;
+    let (status, retry_after, answer) = batch_answer(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(answer.accepted, 0);
+    assert_eq!(error_codes(&answer), vec![Some("mempool_full".to_string()); 3]);
+    assert!(node.with(|s| s.submitted.is_empty()));
+}
+
+#[tokio::test]
+async fn batch_with_only_other_errors_has_no_retry_after() {
+    let node = MockNode::new();
+    node.with(|s| s.submit_error = Some(ApiError::BadSignature));
+    let response = post(&router(node), BATCH, "application/octet-stream", encode_frames(&three_txs())).await;
+    let (status, retry_after, answer) = batch_answer(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retry_after, None);
+    assert_eq!(answer.accepted, 0);
+    assert_eq!(error_codes(&answer), vec![Some("bad_signature".to_string()); 3]);
+}
+
+#[tokio::test]
+async fn batch_to_a_node_that_is_not_ready_is_503() {
+    let node = MockNode::new();
+    node.with(|s| s.submit_error = Some(ApiError::NotReady("catching up".into())));
+    let response = post(&router(node), BATCH, "application/octet-stream", encode_frames(&three_txs())).await;
+    assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+}
+
+#[tokio::test]
+async fn batch_with_bad_framing_is_400_bad_encoding() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let good = encode_frames(&three_txs());
+    // A length prefix cut short, after a whole frame.
+    let truncated = [&good[..], &[5, 0][..]].concat();
+    // A length past the end: one byte missing, and the largest length a prefix can claim.
+    let short = &good[..good.len() - 1];
+    let huge = [&good[..], &u32::MAX.to_le_bytes()[..], b"tail"].concat();
+    for body in [truncated, short.to_vec(), huge, vec![1]] {
+        let response = post(&app, BATCH, "application/octet-stream", body).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "bad_encoding").await;
+    }
+    assert!(node.with(|s| s.submitted.is_empty()), "nothing of a bad batch is submitted");
+}
+
+#[tokio::test]
+async fn batch_of_more_than_1024_transactions_is_refused_whole() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let txs: Vec<Bytes> =
+        (0..=MAX_SUBMIT_BATCH as u32).map(|i| Bytes::from(i.to_le_bytes().to_vec())).collect();
+
+    let response = post(&app, BATCH, "application/octet-stream", encode_frames(&txs)).await;
+    let body = assert_error(response, StatusCode::BAD_REQUEST, "bad_encoding").await;
+    assert!(body["message"].as_str().unwrap().contains("more than 1024 transactions"), "{body}");
+    let hexes: Vec<String> = txs.iter().map(hex::encode).collect();
+    let response = post_json(&app, BATCH, serde_json::json!({ "txs": hexes })).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    assert!(node.with(|s| s.submitted.is_empty()));
+
+    // Exactly 1024 is a batch, in either encoding.
+    let txs = &txs[..MAX_SUBMIT_BATCH];
+    let (status, _, answer) =
+        batch_answer(post(&app, BATCH, "application/octet-stream", encode_frames(txs)).await).await;
+    assert_eq!((status, answer.accepted), (StatusCode::OK, MAX_SUBMIT_BATCH));
+    let response = post_json(&app, BATCH, serde_json::json!({ "txs": hexes[..MAX_SUBMIT_BATCH] })).await;
+    let (status, _, answer) = batch_answer(response).await;
+    assert_eq!((status, answer.accepted), (StatusCode::OK, MAX_SUBMIT_BATCH));
+    assert_eq!(node.with(|s| s.submitted.len()), 2 * MAX_SUBMIT_BATCH);
+}
+
+#[tokio::test]
+async fn batch_json_with_bad_hex_names_the_transaction() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let txs = serde_json::json!({ "txs": ["00", "0x01", "0xzz", "03"] });
+    let body = assert_error(post_json(&app, BATCH, txs).await, StatusCode::BAD_REQUEST, "bad_encoding").await;
+    assert!(body["message"].as_str().unwrap().contains("transaction 2"), "{body}");
+    let odd = serde_json::json!({ "txs": ["00", "abc"] });
+    let body = assert_error(post_json(&app, BATCH, odd).await, StatusCode::BAD_REQUEST, "bad_encoding").await;
+    assert!(body["message"].as_str().unwrap().contains("transaction 1"), "{body}");
+    // Not the batch shape at all: the same 400 as a malformed single submission.
+    for garbage in ["{not json", "{\"tx\": \"00\"}", "{\"txs\": [1, 2]}"] {
+        let response = post(&app, BATCH, "application/json", garbage).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    assert!(node.with(|s| s.submitted.is_empty()), "nothing of a bad batch is submitted");
+}
+
+#[tokio::test]
+async fn batch_rejects_other_media_types_with_415() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let body = encode_frames(&three_txs());
+    let response = post(&app, BATCH, "text/plain", body.clone()).await;
+    assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let response = send(&app, Request::post(BATCH).body(Body::from(body)).unwrap()).await;
+    assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    assert!(node.with(|s| s.submitted.is_empty()));
+}
+
+#[tokio::test]
+async fn batch_body_over_the_limit_is_413() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let limit = bastion_client::api::MAX_SUBMIT_BATCH_BYTES;
+    let response = post(&app, BATCH, "application/octet-stream", vec![0u8; limit + 1]).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    let request = Request::post(BATCH)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "1000000000")
+        .body(Body::from("{\"txs\": []}"))
+        .unwrap();
+    assert_error(send(&app, request).await, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    assert!(node.with(|s| s.submitted.is_empty()));
+}
+
+#[tokio::test]
+async fn an_empty_batch_is_200_with_no_results() {
+    let node = MockNode::new();
+    let app = router(node.clone());
+    let (status, body) = json(post(&app, BATCH, "application/octet-stream", Vec::new()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"accepted": 0, "results": []}));
+    let (status, body) = json(post_json(&app, BATCH, serde_json::json!({"txs": []})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"accepted": 0, "results": []}));
+    assert!(node.with(|s| s.submitted.is_empty()));
+}
+
+// ---------------------------------------------------------------------------------------
 // Queries.
 
 #[tokio::test]
@@ -941,6 +1168,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/health", "get"),
         ("/status", "get"),
         ("/v1/transactions", "post"),
+        ("/v1/transactions/batch", "post"),
         ("/v1/transactions/{hash}", "get"),
         ("/v1/accounts/{addr}", "get"),
         ("/v1/contracts/{addr}/storage/{key_hex}", "get"),
@@ -968,6 +1196,19 @@ async fn openapi_document_lists_every_endpoint() {
     }
     assert!(submit["responses"]["429"]["headers"]["Retry-After"].is_object());
     assert!(submit["requestBody"]["content"]["application/octet-stream"].is_object());
+    let batch = &doc["paths"]["/v1/transactions/batch"]["post"];
+    let answered = &batch["responses"]["200"];
+    assert_eq!(
+        answered["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SubmitBatchResponse"
+    );
+    assert!(answered["headers"]["Retry-After"].is_object(), "batch 200 lacks Retry-After");
+    for status in ["400", "413", "415"] {
+        assert!(batch["responses"][status].is_object(), "batch lacks {status}");
+    }
+    for media in ["application/json", "application/octet-stream"] {
+        assert!(batch["requestBody"]["content"][media].is_object(), "batch body lacks {media}");
+    }
     // Every $ref resolves.
     let text = doc.to_string();
     for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
@@ -1005,6 +1246,21 @@ async fn openapi_schemas_match_the_served_json() {
     samples.push(("ValidatorView", samples[0].1["validators"][0].clone()));
     samples.push(("BlockTx", samples[5].1["txs"][0].clone()));
     samples.push(("BlockEvent", samples[5].1["events"][0].clone()));
+    // A batch with one accepted and one refused transaction: both outcome shapes.
+    node.with(|s| s.refuse.insert(Bytes::from_static(b"refused"), ApiError::BadSignature));
+    let batch = encode_frames(&[TX, b"refused".as_slice()]);
+    let (status, answer) =
+        json(post(&app, "/v1/transactions/batch", "application/octet-stream", batch).await).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["results"][0]["hash"].is_string() && answer["results"][1]["error"].is_object(),
+        "{answer}"
+    );
+    samples.push(("SubmitOutcome", answer["results"][0].clone()));
+    samples.push(("SubmitOutcome", answer["results"][1].clone()));
+    samples.push(("SubmitBatchResponse", answer));
+    let request = SubmitBatchRequest { txs: vec![hex::encode(TX)] };
+    samples.push(("SubmitBatchRequest", serde_json::to_value(request).unwrap()));
 
     for (name, sample) in samples {
         let schema = &schemas[name];
@@ -1013,7 +1269,8 @@ async fn openapi_schemas_match_the_served_json() {
         for key in sample.as_object().unwrap().keys() {
             assert!(properties.contains_key(key), "{name}.{key} is served but not documented");
         }
-        for required in schema["required"].as_array().unwrap() {
+        // A schema with only optional fields (SubmitOutcome) has no `required` list.
+        for required in schema["required"].as_array().into_iter().flatten() {
             let key = required.as_str().unwrap();
             assert!(sample.get(key).is_some(), "{name}.{key} is documented as required but not served");
         }

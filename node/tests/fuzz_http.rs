@@ -64,6 +64,9 @@ impl NodeApi for ShortWaits {
     fn submit(&self, tx: Bytes) -> Result<Digest, ApiError> {
         self.0.submit(tx)
     }
+    fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<Digest, ApiError>> {
+        self.0.submit_many(txs)
+    }
     fn transaction(&self, hash: &Digest) -> Result<Option<TxResponse>, ApiError> {
         self.0.transaction(hash)
     }
@@ -123,6 +126,8 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     let hash = hex::encode(bastion_crypto::sha256(&tx).0);
     let json_tx = format!("{{\"tx\":\"{}\"}}", hex::encode(&tx2));
     let view = "{\"method\":\"get\",\"args_hex\":\"00ff\",\"proof\":false}";
+    let frames = bastion_client::api::encode_frames(&[&tx, &tx2, &wrong_chain]);
+    let json_batch = format!("{{\"txs\":[\"{}\",\"0x{}\"]}}", hex::encode(&tx), hex::encode(&tx2));
     let list: Vec<(&str, Vec<u8>)> = vec![
         ("health", request_text("GET", "/health", "", b"")),
         ("status", request_text("GET", "/status", "", b"")),
@@ -144,6 +149,14 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             request_text("POST", "/v1/transactions", "application/octet-stream", &wrong_chain),
         ),
         ("submit_no_type", request_text("POST", "/v1/transactions", "", &tx)),
+        (
+            "submit_batch_binary",
+            request_text("POST", "/v1/transactions/batch", "application/octet-stream", &frames),
+        ),
+        (
+            "submit_batch_json",
+            request_text("POST", "/v1/transactions/batch", "application/json", json_batch.as_bytes()),
+        ),
         ("transaction", request_text("GET", &format!("/v1/transactions/{hash}"), "", b"")),
         ("account", request_text("GET", &format!("/v1/accounts/{addr}"), "", b"")),
         ("account_proof", request_text("GET", &format!("/v1/accounts/0x{addr}?proof=true"), "", b"")),

@@ -6,7 +6,7 @@
 //!
 //! `POST /v1/transactions/batch` admits up to [`MAX_SUBMIT_BATCH`] transactions in one
 //! request (signatures checked as one batch) and answers one outcome per transaction; the
-//! request itself fails only if its body is unreadable.
+//! request itself fails only if its body is unreadable or the node is not ready (503).
 
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ pub async fn submit_batch<S: NodeApi>(
     let bytes = read_body(&headers, body, limit).await?;
     let txs = match kind {
         BodyKind::Binary => {
-            let ranges = frame_ranges(&bytes, MAX_SUBMIT_BATCH).map_err(|e| HttpError::bad_encoding(e))?;
+            let ranges = frame_ranges(&bytes, MAX_SUBMIT_BATCH).map_err(HttpError::bad_encoding)?;
             ranges.into_iter().map(|range| bytes.slice(range)).collect()
         }
         BodyKind::Json => {
@@ -127,6 +127,12 @@ pub async fn submit_batch<S: NodeApi>(
     let verdicts = tokio::task::spawn_blocking(move || node.submit_many(txs))
         .await
         .map_err(|e| HttpError::from(super::ApiError::Internal(format!("batch admission failed: {e}"))))?;
+    // A node that cannot admit anything (starting, catching up, halted) says so as a whole.
+    if let Some(Err(e @ super::ApiError::NotReady(_))) = verdicts.first() {
+        if verdicts.iter().all(|v| matches!(v, Err(super::ApiError::NotReady(_)))) {
+            return Err(HttpError::from(e.clone()));
+        }
+    }
     let mut retry_after = None;
     let results: Vec<SubmitOutcome> = verdicts
         .into_iter()

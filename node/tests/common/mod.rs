@@ -39,6 +39,18 @@ pub fn validator_zero(
     accounts: Vec<GenesisAccount>,
     execute_genesis: bool,
 ) -> TestValidator {
+    validator_zero_with(chain, n, accounts, execute_genesis, MempoolSettings::default())
+}
+
+/// [`validator_zero`] with these mempool settings (capacity, per-sender share, size limit).
+#[allow(dead_code)] // not every test target that includes this module uses it
+pub fn validator_zero_with(
+    chain: &str,
+    n: u8,
+    accounts: Vec<GenesisAccount>,
+    execute_genesis: bool,
+    mempool: MempoolSettings,
+) -> TestValidator {
     let temp = TempDir::new().expect("temp dir");
     let sockets: Vec<UdpSocket> =
         (0..n).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")).collect();
@@ -64,7 +76,7 @@ pub fn validator_zero(
         api_listen: "127.0.0.1:0".parse().expect("address"),
         consensus_only: false,
         consensus: ConsensusSettings::default(),
-        mempool: MempoolSettings::default(),
+        mempool,
         storage: StorageSettings::default(),
     };
     let ledger_genesis = genesis.ledger_genesis();

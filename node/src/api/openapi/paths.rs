@@ -182,13 +182,15 @@ fn submit_batch() -> Operation {
         .description(Some(
             "Admits each transaction as `POST /v1/transactions` would, checking their signatures as one batch. \
              Each outcome carries the transaction's hash or the error it would have got on its own \
-             (`mempool_full`, `nonce_too_low`, ...); the request fails as a whole only if its body cannot be read.",
+             (`mempool_full`, `nonce_too_low`, ...); the request fails as a whole only if its body cannot be read \
+             or the node is not ready.",
         ))
         .request_body(Some(body))
         .response("200", answered)
-        .response("400", error_response("the body is not a batch (`bad_encoding`)"))
+        .response("400", error_response("the body is not a batch (`bad_encoding`, `bad_request`)"))
         .response("413", error_response("body too large or more than 1024 transactions (`too_large`)"))
         .response("415", error_response("neither JSON nor octet-stream (`unsupported_media_type`)"))
+        .response("503", error_response("the node is not ready (`not_ready`)"))
         .response("500", error_response("internal error (`internal`)"))
         .build()
 }
