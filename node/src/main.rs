@@ -8,9 +8,6 @@ use bastion_testnet::config::NodeConfig;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
