@@ -381,7 +381,8 @@ fn keys_bench_and_usage() {
     let out = run(home.path(), &["bench", "--rate", "10", "--duration", "1"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("no node to talk to"), "{}", stderr(&out));
-    assert_eq!(code(&run(home.path(), &["bench", "--accounts", "11"])), 1);
+    assert_eq!(code(&run(home.path(), &["bench", "--accounts", "75"])), 1);
+    assert_eq!(code(&run(home.path(), &["bench", "--batch", "1025"])), 1);
 
     assert_eq!(code(&run(home.path(), &["transfer", "--from", "dev0"])), 1);
     assert_eq!(code(&run(home.path(), &["frobnicate"])), 1);

@@ -55,6 +55,28 @@ pub fn dev_addresses() -> Vec<Address> {
     dev_keys().iter().map(|(_, key)| Address::from_public_key(&key.public())).collect()
 }
 
+/// How many load-test accounts a local testnet funds besides the dev accounts.
+pub const BENCH_KEY_COUNT: u16 = 64;
+
+/// The prefix hashed with the index (2 bytes, big-endian) to make a load-test seed.
+pub const BENCH_SEED_PREFIX: &[u8] = b"bastion/bench-key/v1";
+
+/// The key pair of load-test account `index` (`bastion bench` signs with these after
+/// dev0 … dev9), or `None` past the last one. Published like the dev keys: never hold value.
+pub fn bench_key(index: u16) -> Option<KeyPair> {
+    (index < BENCH_KEY_COUNT).then(|| {
+        let mut preimage = BENCH_SEED_PREFIX.to_vec();
+        preimage.extend_from_slice(&index.to_be_bytes());
+        KeyPair::from_seed(sha256(&preimage).0)
+    })
+}
+
+/// Every account a local testnet funds at genesis: dev0 … dev9, then the load-test ones.
+pub fn funded_addresses() -> Vec<Address> {
+    let bench = (0..BENCH_KEY_COUNT).filter_map(bench_key).map(|key| Address::from_public_key(&key.public()));
+    dev_addresses().into_iter().chain(bench).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +106,15 @@ mod tests {
         let mut addresses = dev_addresses();
         addresses.dedup();
         assert_eq!(addresses.len(), 10);
+    }
+
+    #[test]
+    fn bench_keys_are_distinct_from_each_other_and_the_dev_keys() {
+        let mut funded = funded_addresses();
+        assert_eq!(funded.len(), 10 + usize::from(BENCH_KEY_COUNT));
+        funded.sort();
+        funded.dedup();
+        assert_eq!(funded.len(), 10 + usize::from(BENCH_KEY_COUNT));
+        assert!(bench_key(BENCH_KEY_COUNT).is_none());
     }
 }

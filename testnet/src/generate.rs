@@ -20,7 +20,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 
 use crate::config::{GenesisAccount, GenesisFile, GenesisValidator, NodeConfig};
-use crate::dev_keys::{dev_addresses, DEV_BALANCE};
+use crate::dev_keys::{funded_addresses, DEV_BALANCE};
 use crate::error::TestnetError;
 use crate::layout::{TestnetDir, DATA_DIR, GENESIS_FILE, KEY_FILE};
 use crate::manifest::{api_url, Manifest, ValidatorEntry};
@@ -221,7 +221,7 @@ fn create(dir: TestnetDir, options: &SetupOptions) -> Result<Testnet, TestnetErr
             .zip(&ports)
             .map(|(key, p)| GenesisValidator { public_key: key.public(), quic_addr: p.quic, api_url: None })
             .collect(),
-        accounts: dev_addresses()
+        accounts: funded_addresses()
             .into_iter()
             .map(|address: Address| GenesisAccount { address, balance: DEV_BALANCE })
             .collect(),

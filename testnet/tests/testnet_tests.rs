@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bastion_crypto::KeyPair;
 use bastion_testnet::config::NodeConfig;
-use bastion_testnet::dev_keys::{dev_addresses, DEV_BALANCE};
+use bastion_testnet::dev_keys::{dev_addresses, funded_addresses, DEV_BALANCE};
 use bastion_testnet::probe::Health;
 use bastion_testnet::process::{is_alive, StopOutcome};
 use bastion_testnet::supervisor::{self, LaunchOptions};
@@ -78,10 +78,11 @@ fn generation_writes_every_file_with_distinct_ports() {
         assert_eq!(entry.data_dir, vdir.join("data"));
         assert_eq!(entry.pid, None);
     }
-    // Genesis funds exactly the dev accounts.
+    // Genesis funds exactly the dev accounts, then the load-test accounts.
     let funded: Vec<_> = testnet.genesis.accounts.iter().map(|a| (a.address, a.balance)).collect();
-    let expected: Vec<_> = dev_addresses().into_iter().map(|a| (a, DEV_BALANCE)).collect();
+    let expected: Vec<_> = funded_addresses().into_iter().map(|a| (a, DEV_BALANCE)).collect();
     assert_eq!(funded, expected);
+    assert_eq!(&funded[..10], &dev_addresses().into_iter().map(|a| (a, DEV_BALANCE)).collect::<Vec<_>>()[..]);
     testnet.genesis.ledger_genesis().validate().unwrap();
     assert_eq!(Manifest::load(&tmp.path().join("testnet.json")).unwrap(), testnet.manifest);
 

@@ -505,3 +505,32 @@ fn two_testnets_at_once_both_come_up() {
         }
     }
 }
+
+/// `bastion bench` against a real testnet: every transaction it sends, batched
+/// (`POST /v1/transactions/batch`) or one by one, is admitted, committed and executed, and the
+/// report accounts for each one.
+#[test]
+fn bench_commits_every_transaction_it_sends() {
+    let cli = Cli::new();
+    let _guard = cli.up();
+    let runs: [(&[&str], u64); 2] = [
+        (&["bench", "--rate", "300", "--duration", "2"], 600),
+        (&["bench", "--rate", "50", "--duration", "2", "--batch", "1", "--accounts", "3"], 100),
+    ];
+    for (args, sent) in runs {
+        let report = cli.json(args);
+        for field in ["submitted", "accepted", "committed"] {
+            assert_eq!(report[field], sent, "{field} in {report}");
+        }
+        for field in ["rejected", "errors", "lost"] {
+            assert_eq!(report[field], 0, "{field} in {report}");
+        }
+        assert!(report["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
+        assert!(report["committed_tps"].as_f64().is_some_and(|tps| tps > 0.0), "{report}");
+        assert!(report["round_timeouts"].is_u64(), "{report}");
+    }
+    // Each transfer moved 1 token to the bench's recipient: all of them executed.
+    let recipient = Address(bastion_crypto::sha256(b"bastion bench recipient").0).to_hex();
+    let account = cli.json(&["account", &recipient]);
+    assert_eq!(account["balance"], 700, "{account}");
+}

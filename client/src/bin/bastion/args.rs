@@ -296,8 +296,9 @@ pub struct BenchArgs {
     /// Seconds of load.
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub duration: u64,
-    /// Sending accounts.
-    #[arg(long, value_name = "K", default_value_t = 10)]
+    /// Sending accounts: dev0..dev9, then the testnet's load-test accounts (up to 74 in all).
+    /// Each sends to one validator, at rate / K.
+    #[arg(long, value_name = "K", default_value_t = 40)]
     pub accounts: usize,
     /// Opaque transactions for a `--consensus-only` testnet.
     #[arg(long)]

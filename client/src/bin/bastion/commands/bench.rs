@@ -22,9 +22,9 @@ use anyhow::Context as _;
 use bastion_client::api::{codes, MAX_SUBMIT_BATCH};
 use bastion_client::discovery::NodeSource;
 use bastion_client::{Client, ClientError};
-use bastion_crypto::{sha256, Digest};
+use bastion_crypto::{sha256, Digest, KeyPair};
 use bastion_ledger::{Address, TransactionBuilder};
-use bastion_testnet::dev_keys::{dev_key, DEV_KEY_COUNT};
+use bastion_testnet::dev_keys::{bench_key, dev_key, BENCH_KEY_COUNT, DEV_KEY_COUNT};
 use bastion_testnet::layout::TestnetDir;
 use bastion_testnet::Manifest;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,9 +67,10 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
     if args.opaque {
         anyhow::ensure!(args.tx_size > 0, "--tx-size must be at least 1");
     } else {
+        let most = usize::from(DEV_KEY_COUNT) + usize::from(BENCH_KEY_COUNT);
         anyhow::ensure!(
-            (1..=usize::from(DEV_KEY_COUNT)).contains(&args.accounts),
-            "--accounts must be 1 to {DEV_KEY_COUNT} (the dev accounts dev0..dev9)"
+            (1..=most).contains(&args.accounts),
+            "--accounts must be 1 to {most} (dev0..dev9, then the testnet's {BENCH_KEY_COUNT} load-test accounts)"
         );
     }
     let report =
@@ -285,7 +286,7 @@ async fn validator_urls(ctx: &Context) -> anyhow::Result<Vec<String>> {
     Ok(urls)
 }
 
-/// `total` transfers of 1 token to a fixed recipient, round-robin over dev0..dev(k−1),
+/// `total` transfers of 1 token to a fixed recipient, round-robin over the first k senders,
 /// each account's nonces consecutive from its pending nonce.
 async fn signed(
     client: &Client,
@@ -297,13 +298,18 @@ async fn signed(
     let recipient = Address(sha256(b"bastion bench recipient").0);
     let mut builders = Vec::new();
     for i in 0..accounts {
-        let key = dev_key(i as u8).context("no such dev key")?;
+        let (name, key) = sender(i).context("no such sending account")?;
         let address = Address::from_public_key(&key.public());
-        let nonce = match client.account(&address).await {
-            Ok(account) => account.pending_nonce,
-            Err(e) if e.status() == Some(404) => 0,
-            Err(e) => return Err(e).with_context(|| format!("cannot read dev{i}'s nonce")),
+        let (nonce, balance) = match client.account(&address).await {
+            Ok(account) => (account.pending_nonce, account.balance),
+            Err(e) if e.status() == Some(404) => (0, 0),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {name}'s account")),
         };
+        anyhow::ensure!(
+            balance > 0,
+            "{name} ({address}) holds nothing on this chain: testnets made before load-test accounts \
+             existed fund only dev0..dev9 (use --accounts 10, or `bastion testnet up --reset`)"
+        );
         let builder = TransactionBuilder::new(chain_id.to_string(), key)
             .expiry_height(height.saturating_add(EXPIRY_BLOCKS))
             .fuel_limit(TRANSFER_FUEL_LIMIT);
@@ -339,6 +345,16 @@ async fn signed(
         }
     }
     Ok(txs)
+}
+
+/// Sending account `i`: dev0 … dev9, then the load-test accounts bench0, bench1, …
+fn sender(i: usize) -> Option<(String, KeyPair)> {
+    let dev = usize::from(DEV_KEY_COUNT);
+    if i < dev {
+        return dev_key(i as u8).map(|key| (format!("dev{i}"), key));
+    }
+    let j = u16::try_from(i - dev).ok()?;
+    bench_key(j).map(|key| (format!("bench{j}"), key))
 }
 
 /// `total` random payloads of `size` bytes; the node names each by its SHA-256.
