@@ -4,7 +4,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
-use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{Content, Paths, PathsBuilder, RefOr, Required, Response, ResponseBuilder};
 
@@ -87,31 +87,44 @@ fn post(op: Operation) -> PathItem {
     PathItem::new(HttpMethod::Post, op)
 }
 
-fn submit() -> Operation {
-    let wait = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["commit"])).into();
+/// A request body accepted as JSON (`json_schema`) or as raw bytes (`binary`, described).
+fn json_or_binary_body(description: &str, json_schema: &str, binary: &str) -> RequestBody {
     let binary = ObjectBuilder::new()
         .schema_type(Type::String)
         .content_media_type("application/octet-stream")
-        .description(Some("the signed transaction's canonical bincode bytes"))
+        .description(Some(binary))
         .build();
-    let body = RequestBodyBuilder::new()
+    RequestBodyBuilder::new()
         .required(Some(Required::True))
-        .description(Some(
-            "The signed transaction, as JSON (`{\"tx\": hex}`) or as raw bytes. Body limit: twice the \
-             node's transaction size limit plus 1024 bytes.",
-        ))
-        .content(JSON, Content::new(Some(named("SubmitRequest"))))
+        .description(Some(description))
+        .content(JSON, Content::new(Some(named(json_schema))))
         .content("application/octet-stream", Content::new(Some(binary)))
-        .build();
-    let retry_after = HeaderBuilder::new()
-        .schema(uint_schema())
-        .description(Some("seconds to wait before resubmitting"))
-        .build();
-    let mempool_full = ResponseBuilder::new()
-        .description("the mempool is full (`mempool_full`)")
-        .content(JSON, Content::new(Some(named("ErrorBody"))))
+        .build()
+}
+
+/// A JSON response that may carry `Retry-After` (seconds), described by `retry`.
+fn with_retry_after(description: &str, schema: &str, retry: &str) -> Response {
+    let retry_after = HeaderBuilder::new().schema(uint_schema()).description(Some(retry)).build();
+    ResponseBuilder::new()
+        .description(description)
+        .content(JSON, Content::new(Some(named(schema))))
         .header("Retry-After", retry_after)
-        .build();
+        .build()
+}
+
+fn submit() -> Operation {
+    let wait = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["commit"])).into();
+    let body = json_or_binary_body(
+        "The signed transaction, as JSON (`{\"tx\": hex}`) or as raw bytes. Body limit: twice the \
+         node's transaction size limit plus 1024 bytes.",
+        "SubmitRequest",
+        "the signed transaction's canonical bincode bytes",
+    );
+    let mempool_full = with_retry_after(
+        "the mempool is full (`mempool_full`)",
+        "ErrorBody",
+        "seconds to wait before resubmitting",
+    );
     operation("submit_transaction", "transactions", "Submit a signed transaction")
         .description(Some(
             "Admits the transaction and returns its hash. With `wait=commit`, waits until it is final \
@@ -152,32 +165,18 @@ fn submit() -> Operation {
 }
 
 fn submit_batch() -> Operation {
-    let binary = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .content_media_type("application/octet-stream")
-        .description(Some(
-            "each transaction's canonical bincode bytes, preceded by its length as a 4-byte little-endian \
-             integer",
-        ))
-        .build();
-    let body = RequestBodyBuilder::new()
-        .required(Some(Required::True))
-        .description(Some(
-            "Up to 1024 signed transactions, as JSON (`{\"txs\": [hex, ...]}`) or length-prefixed raw bytes. \
-             Body limit: 8 MiB binary, twice that (plus 4 KiB) as JSON.",
-        ))
-        .content(JSON, Content::new(Some(named("SubmitBatchRequest"))))
-        .content("application/octet-stream", Content::new(Some(binary)))
-        .build();
-    let retry_after = HeaderBuilder::new()
-        .schema(uint_schema())
-        .description(Some("present when some transaction met a full mempool: seconds to wait"))
-        .build();
-    let answered = ResponseBuilder::new()
-        .description("one outcome per transaction, in request order")
-        .content(JSON, Content::new(Some(named("SubmitBatchResponse"))))
-        .header("Retry-After", retry_after)
-        .build();
+    let body = json_or_binary_body(
+        "Up to 1024 signed transactions, as JSON (`{\"txs\": [hex, ...]}`) or length-prefixed raw bytes. \
+         Body limit: 8 MiB binary, twice that (plus 4 KiB) as JSON.",
+        "SubmitBatchRequest",
+        "each transaction's canonical bincode bytes, preceded by its length as a 4-byte little-endian \
+         integer",
+    );
+    let answered = with_retry_after(
+        "one outcome per transaction, in request order",
+        "SubmitBatchResponse",
+        "present when some transaction met a full mempool: seconds to wait",
+    );
     operation("submit_transactions", "transactions", "Submit many signed transactions at once")
         .description(Some(
             "Admits each transaction as `POST /v1/transactions` would, checking their signatures as one batch. \
