@@ -25,7 +25,10 @@ pub enum StorageError {
          use the data directory of this chain or start from an empty one"
     )]
     GenesisMismatch { stored: Digest, expected: Digest },
-    #[error("the database has schema version {found}; this build reads version {supported}")]
+    #[error(
+        "the database has schema version {found}; this build reads version {supported} \
+         (start from an empty data directory, e.g. `bastion testnet up --reset`)"
+    )]
     UnsupportedSchema { found: u32, supported: u32 },
     #[error("corrupt {what} in storage: {detail}")]
     Corrupt { what: &'static str, detail: String },

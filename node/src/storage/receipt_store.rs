@@ -54,6 +54,16 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+impl TxLocation {
+    /// The receipt's key: height ‖ index, big-endian, so keys sort by position.
+    fn key(&self) -> [u8; 12] {
+        let mut key = [0u8; 12];
+        key[..8].copy_from_slice(&self.height.to_be_bytes());
+        key[8..].copy_from_slice(&self.index.to_be_bytes());
+        key
+    }
+}
+
 impl Storage {
     /// Writes the results of executing `height` in one synced write: the receipts (empty in
     /// consensus-only mode, else one per transaction, in order), the transaction index for
@@ -88,7 +98,8 @@ impl Storage {
     }
 
     pub fn receipt(&self, tx_hash: &Digest) -> Result<Option<Receipt>, StorageError> {
-        self.get_decoded(cf::RECEIPTS, tx_hash.as_bytes(), "receipt")
+        let Some(location) = self.tx_location(tx_hash)? else { return Ok(None) };
+        self.get_decoded(cf::RECEIPTS, &location.key(), "receipt")
     }
 
     pub fn tx_location(&self, tx_hash: &Digest) -> Result<Option<TxLocation>, StorageError> {
@@ -162,17 +173,18 @@ impl Storage {
             let index = u32::try_from(index).map_err(|_| refuse("more than 2^32 transactions".into()))?;
             entries.push((tx_hash, TxLocation { height, index }, receipt));
         }
-        // Hashes are random keys: inserted in key order, each lands next to the one before
-        // in RocksDB's memtable skip list instead of searching it from the top (a stable
-        // sort keeps the last write of a repeated hash last).
+        // Receipts go by position, already in key order. Hashes are random keys: inserted in
+        // key order, each lands next to the one before in RocksDB's memtable skip list
+        // instead of searching it from the top (a stable sort keeps the last write of a
+        // repeated hash last).
+        for (_, location, receipt) in &entries {
+            if let Some(receipt) = receipt {
+                batch.put_cf(self.cf(cf::RECEIPTS)?, location.key(), encode("receipt", receipt)?);
+            }
+        }
         entries.sort_by_key(|(tx_hash, _, _)| *tx_hash);
         for (tx_hash, location, _) in &entries {
             batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", location)?);
-        }
-        for (tx_hash, _, receipt) in &entries {
-            if let Some(receipt) = receipt {
-                batch.put_cf(self.cf(cf::RECEIPTS)?, tx_hash.as_bytes(), encode("receipt", receipt)?);
-            }
         }
         batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), encode("execution record", &record)?);
         batch.put_cf(self.cf(cf::META)?, EXECUTED_KEY, height.to_be_bytes());

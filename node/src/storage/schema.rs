@@ -5,7 +5,7 @@
 //! requires a new [`SCHEMA_VERSION`], which older databases are then refused under.
 
 /// Version of the on-disk layout; bumped whenever a key or value format changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Column family names.
 pub(super) mod cf {
@@ -34,7 +34,9 @@ pub(super) mod cf {
     pub const STATE_STALE_VALUES: &str = "state_stale_values";
     /// Version → root node key.
     pub const STATE_ROOTS: &str = "state_roots";
-    /// Transaction hash → receipt.
+    /// Height ‖ index (u64 ‖ u32) → receipt. Keyed by position, not by hash: a block's
+    /// receipts are appended in key order, which RocksDB inserts and compacts cheaply
+    /// (version 1 keyed them by hash, a random key per transaction).
     pub const RECEIPTS: &str = "receipts";
     /// Transaction hash → (height, index).
     pub const TX_INDEX: &str = "tx_index";
