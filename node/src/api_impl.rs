@@ -82,13 +82,18 @@ impl NodeState {
         Ok((certificate.height, Some(certificate)))
     }
 
-    /// The hash of a transaction this node already holds (queued, batched or executed): a
-    /// byte-identical resubmission, recognised without checking its signature again.
+    /// Whether this node already holds the transaction: queued, batched or executed (the
+    /// transaction index answers without reading the receipt itself).
+    fn holds(&self, hash: &Digest) -> Result<bool, ApiError> {
+        Ok(self.mempool.location(hash).is_some()
+            || self.storage.tx_location(hash).map_err(internal)?.is_some())
+    }
+
+    /// The hash of a transaction this node already holds: a byte-identical resubmission,
+    /// recognised without checking its signature again.
     fn known(&self, tx: &[u8]) -> Result<Option<Digest>, ApiError> {
         let hash = sha256(tx);
-        let held = self.mempool.location(&hash).is_some()
-            || self.storage.receipt(&hash).map_err(internal)?.is_some();
-        Ok(held.then_some(hash))
+        Ok(self.holds(&hash)?.then_some(hash))
     }
 
     fn check_size(&self, tx: &[u8]) -> Result<(), ApiError> {
@@ -114,8 +119,7 @@ impl NodeState {
         accounts: &mut HashMap<Address, Account>,
     ) -> Result<Digest, ApiError> {
         let hash = verified.hash();
-        if self.mempool.location(&hash).is_some() || self.storage.receipt(&hash).map_err(internal)?.is_some()
-        {
+        if self.holds(&hash)? {
             return Ok(hash);
         }
         let executed = self.executed();

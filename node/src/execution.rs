@@ -30,7 +30,6 @@ pub struct Execution {
     pub certifier: Arc<Certifier>,
 }
 
-/// The transactions of one batch, as execution needs them.
 impl Execution {
     /// Executes committed blocks until the channel closes; halts the validator on failure.
     pub fn run(mut self, mut committed: mpsc::Receiver<Vec<Block>>) {
@@ -74,11 +73,19 @@ impl Execution {
         }
         let executed_before =
             self.state.storage.executed_among(&candidate_hashes).map_err(|e| e.to_string())?;
-        let fresh = |i: &usize| !executed_before[*i];
-        let hashes: Vec<Digest> =
-            (0..candidate_hashes.len()).filter(fresh).map(|i| candidate_hashes[i]).collect();
-        let verified: Vec<VerifiedTransaction> =
-            candidates.into_iter().enumerate().filter(|(i, _)| fresh(i)).map(|(_, tx)| tx).collect();
+        // `candidates` is empty in consensus-only mode, else parallel to `candidate_hashes`.
+        let hashes: Vec<Digest> = candidate_hashes
+            .into_iter()
+            .zip(&executed_before)
+            .filter(|(_, done)| !**done)
+            .map(|(h, _)| h)
+            .collect();
+        let verified: Vec<VerifiedTransaction> = candidates
+            .into_iter()
+            .zip(&executed_before)
+            .filter(|(_, done)| !**done)
+            .map(|(tx, _)| tx)
+            .collect();
         let (state_root, receipts): (Option<Digest>, Vec<Receipt>) = match self.executor.as_mut() {
             Some(executor) => {
                 // State, receipts and the executed-height marker reach disk in one write.
