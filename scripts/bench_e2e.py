@@ -128,7 +128,9 @@ def is_sustained(p, p99_limit_ms):
         and p.get("submitted") == want
         and (p.get("offered_tps") or 0) >= 0.95 * p["rate"]  # the client kept its schedule
         and p.get("accepted") == want
-        and p.get("committed") == want
+        and p.get("committed") == want  # executed: a `rejected` receipt does not count
+        and p.get("rejected_in_block", 0) == 0
+        and p.get("backpressured", 0) == 0  # no 429 at all
         and p.get("lost") == 0
         and p.get("rejected") == 0
         and p.get("errors") == 0
@@ -149,7 +151,8 @@ def show(p):
     f = lambda v: "-" if v is None else f"{v:.0f}"
     return (f"  {p['mode']} {p['rate']} tx/s x {p['duration_s']} s: committed {p.get('committed_tps', 0):.0f} tx/s, "
             f"p50 {f(p.get('p50_ms'))} p90 {f(p.get('p90_ms'))} p99 {f(p.get('p99_ms'))} ms, "
-            f"rejected {p.get('rejected')} errors {p.get('errors')} lost {p.get('lost')} "
+            f"429s {p.get('backpressured')} rejected {p.get('rejected')} in-block-rejected {p.get('rejected_in_block')} "
+            f"errors {p.get('errors')} lost {p.get('lost')} "
             f"timeouts {p.get('round_timeouts')} max RSS {p.get('max_rss_mib')} MiB"
             f"{' SUSTAINED' if p['sustained'] else ''}"
             f"{'' if p.get('bench_exit') == 0 else ' (bench failed: ' + str(p.get('error')) + ')'}")

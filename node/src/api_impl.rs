@@ -133,7 +133,7 @@ impl NodeState {
         check_stateful(verified.tx(), account, executed + 1).map_err(|e| self.refused(e))?;
         let pool_tx =
             PoolTx { hash, bytes: tx, sender, nonce: verified.tx().nonce, verified: Some(verified) };
-        match self.mempool.insert(pool_tx) {
+        match self.mempool.insert(pool_tx, account.nonce) {
             Ok(_) => {
                 self.metrics.txs_admitted.inc();
                 Ok(hash)
@@ -148,7 +148,7 @@ impl NodeState {
         let hash = sha256(&tx);
         // Opaque payloads have no sender: give each its own so per-sender limits never bind.
         let pool_tx = PoolTx { hash, bytes: tx, sender: Address(hash.0), nonce: 0, verified: None };
-        self.mempool.insert(pool_tx).map_err(|e| ApiError::MempoolFull(e.to_string()))?;
+        self.mempool.insert(pool_tx, 0).map_err(|e| ApiError::MempoolFull(e.to_string()))?;
         Ok(hash)
     }
 }

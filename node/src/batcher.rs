@@ -37,6 +37,14 @@ impl Batcher {
                 _ = tick.tick() => {}
                 _ = self.full.notified() => {}
             }
+            let released = self.state.mempool.release_overdue(std::time::Instant::now());
+            if released > 0 {
+                self.state.metrics.nonce_gap_releases.inc_by(released as u64);
+                tracing::info!(
+                    released,
+                    "batching transactions whose lower nonce never arrived; execution will reject them"
+                );
+            }
             loop {
                 let txs = self.state.mempool.take(settings.batch_max_txs, settings.batch_max_bytes);
                 if txs.is_empty() {

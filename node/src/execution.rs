@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bastion_consensus::Block;
 use bastion_crypto::Digest;
-use bastion_ledger::{admit_batch, Executor, Receipt, VerifiedTransaction};
+use bastion_ledger::{admit_batch, Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
@@ -102,7 +102,14 @@ impl Execution {
                 (None, Vec::new())
             }
         };
-        self.state.mempool.finalized(&hashes);
+        // Executed (not rejected) transactions advanced their senders' nonces.
+        let nonces: Vec<(Address, u64)> = verified
+            .iter()
+            .zip(&receipts)
+            .filter(|(_, receipt)| !matches!(receipt.status, ReceiptStatus::Rejected { .. }))
+            .map(|(tx, _)| (tx.sender(), tx.tx().nonce.saturating_add(1)))
+            .collect();
+        self.state.mempool.finalized(&hashes, &nonces);
         let metrics = &self.state.metrics;
         metrics.committed_txs.inc_by(hashes.len() as u64);
         metrics.executed_height.set(block.height as i64);

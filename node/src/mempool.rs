@@ -5,9 +5,19 @@
 //! A full pool refuses with a typed error (the API answers 429); nothing is dropped
 //! silently. A transaction is known by its hash from admission until its block executes,
 //! so a resubmission is recognised and answered with the same hash.
+//!
+//! **Nonce order.** Execution rejects a transaction whose nonce is not its sender's next
+//! one, so the pool batches each sender's transactions in nonce order, whatever order they
+//! arrived in (a client with several requests in flight, a retry after a 429). A transaction
+//! whose nonce is ahead of the next one this pool can batch is *held* until the gap fills:
+//! by admission of the missing nonce, or by execution of it (it may have gone through
+//! another validator). A gap still open after `gap_wait` releases the sender's held
+//! transactions anyway, in nonce order: execution then rejects them with "bad nonce", so
+//! the client gets a receipt instead of a transaction that waits forever.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bastion_crypto::Digest;
 use bastion_ledger::{Address, VerifiedTransaction};
@@ -25,6 +35,7 @@ pub enum MempoolError {
 /// Where a known, not yet executed transaction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxLocation {
+    /// Waiting to be batched (possibly held for a nonce gap).
     Queued,
     InBatch(Digest),
 }
@@ -42,8 +53,14 @@ pub struct PoolTx {
 
 #[derive(Default)]
 struct SenderState {
+    /// Transactions not yet executed: queued, held or in a batch.
     pending: usize,
+    /// One past the highest nonce pending.
     next_nonce: u64,
+    /// The nonce the next queued transaction of this sender should have.
+    ready_nonce: u64,
+    /// Transactions ahead of `ready_nonce`, by nonce (then hash), with when each was held.
+    held: BTreeMap<(u64, Digest), (PoolTx, Instant)>,
 }
 
 #[derive(Default)]
@@ -51,22 +68,50 @@ struct Inner {
     queue: VecDeque<PoolTx>,
     known: HashMap<Digest, (TxLocation, Address)>,
     senders: HashMap<Address, SenderState>,
+    /// Transactions held across all senders.
+    held: usize,
+}
+
+impl Inner {
+    /// Transactions waiting to be batched, held ones included.
+    fn waiting(&self) -> usize {
+        self.queue.len() + self.held
+    }
+
+    /// Queues `sender`'s held transactions that are no longer ahead of its ready nonce.
+    fn release_ready(&mut self, sender: &Address) {
+        let Some(state) = self.senders.get_mut(sender) else { return };
+        let mut released = Vec::new();
+        while let Some(entry) = state.held.first_entry() {
+            if entry.key().0 > state.ready_nonce {
+                break;
+            }
+            let (tx, _) = entry.remove();
+            state.ready_nonce = state.ready_nonce.max(tx.nonce.saturating_add(1));
+            released.push(tx);
+        }
+        self.held -= released.len();
+        self.queue.extend(released);
+    }
 }
 
 pub struct Mempool {
     inner: Mutex<Inner>,
     capacity: usize,
     per_sender: usize,
+    /// How long a nonce gap may hold a sender's later transactions.
+    gap_wait: Duration,
     /// Bound on transactions tracked in batches that have not executed yet.
     max_tracked: usize,
 }
 
 impl Mempool {
-    pub fn new(capacity: usize, per_sender: usize) -> Self {
+    pub fn new(capacity: usize, per_sender: usize, gap_wait: Duration) -> Self {
         Mempool {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
             per_sender: per_sender.max(1),
+            gap_wait,
             max_tracked: capacity.max(1) * 8,
         }
     }
@@ -75,32 +120,50 @@ impl Mempool {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a transaction; `Ok(false)` if it was already known (not an error).
-    pub fn insert(&self, tx: PoolTx) -> Result<bool, MempoolError> {
-        let mut inner = self.lock();
+    /// Adds a transaction whose sender's executed nonce is `account_nonce`; `Ok(false)` if
+    /// it was already known (not an error). It is queued for batching, or held while a
+    /// lower nonce of its sender is missing here.
+    pub fn insert(&self, tx: PoolTx, account_nonce: u64) -> Result<bool, MempoolError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         if inner.known.contains_key(&tx.hash) {
             return Ok(false);
         }
-        if inner.queue.len() >= self.capacity {
-            return Err(MempoolError::Full(inner.queue.len()));
+        let waiting = inner.waiting();
+        if waiting >= self.capacity {
+            return Err(MempoolError::Full(waiting));
         }
-        let sender = inner.senders.entry(tx.sender).or_default();
+        let address = tx.sender;
+        let sender = inner
+            .senders
+            .entry(address)
+            .or_insert_with(|| SenderState { ready_nonce: account_nonce, ..SenderState::default() });
         if sender.pending >= self.per_sender {
-            return Err(MempoolError::SenderFull(tx.sender, sender.pending));
+            return Err(MempoolError::SenderFull(address, sender.pending));
         }
         sender.pending += 1;
         sender.next_nonce = sender.next_nonce.max(tx.nonce.saturating_add(1));
-        inner.known.insert(tx.hash, (TxLocation::Queued, tx.sender));
-        inner.queue.push_back(tx);
+        sender.ready_nonce = sender.ready_nonce.max(account_nonce);
+        inner.known.insert(tx.hash, (TxLocation::Queued, address));
+        if tx.nonce > sender.ready_nonce {
+            sender.held.insert((tx.nonce, tx.hash), (tx, Instant::now()));
+            inner.held += 1;
+        } else {
+            if tx.nonce == sender.ready_nonce {
+                sender.ready_nonce += 1;
+            }
+            inner.queue.push_back(tx);
+            inner.release_ready(&address);
+        }
         Ok(true)
     }
 
     /// `Err` if an insert would find the pool full now: lets admission refuse before it
     /// spends a signature check on a transaction it cannot keep.
     pub fn check_room(&self) -> Result<(), MempoolError> {
-        let queued = self.lock().queue.len();
-        if queued >= self.capacity {
-            return Err(MempoolError::Full(queued));
+        let waiting = self.lock().waiting();
+        if waiting >= self.capacity {
+            return Err(MempoolError::Full(waiting));
         }
         Ok(())
     }
@@ -114,9 +177,14 @@ impl Mempool {
         self.lock().senders.get(sender).filter(|s| s.pending > 0).map(|s| s.next_nonce)
     }
 
-    /// Transactions waiting to be batched.
+    /// Transactions waiting to be batched, those held for a nonce gap included.
     pub fn queued(&self) -> usize {
-        self.lock().queue.len()
+        self.lock().waiting()
+    }
+
+    /// Transactions held for a nonce gap.
+    pub fn held(&self) -> usize {
+        self.lock().held
     }
 
     /// Takes up to `max_txs` transactions / `max_bytes` bytes from the front of the queue.
@@ -134,6 +202,32 @@ impl Mempool {
             }
         }
         taken
+    }
+
+    /// Queues, in nonce order, the held transactions of every sender whose gap has been
+    /// open longer than the gap wait at `now` (a held transaction arriving or being
+    /// released restarts its sender's wait only if it is the oldest). Returns how many.
+    pub fn release_overdue(&self, now: Instant) -> usize {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.held == 0 {
+            return 0;
+        }
+        let mut released = 0;
+        for state in inner.senders.values_mut() {
+            let overdue =
+                state.held.values().any(|(_, since)| now.saturating_duration_since(*since) >= self.gap_wait);
+            if !overdue {
+                continue;
+            }
+            for (_, (tx, _)) in std::mem::take(&mut state.held) {
+                state.ready_nonce = state.ready_nonce.max(tx.nonce.saturating_add(1));
+                inner.queue.push_back(tx);
+                released += 1;
+            }
+        }
+        inner.held -= released;
+        released
     }
 
     /// Records that these transactions were sealed into `batch`.
@@ -161,31 +255,48 @@ impl Mempool {
         }
     }
 
-    /// Forgets executed (or otherwise final) transactions.
-    pub fn finalized(&self, hashes: &[Digest]) {
+    /// Forgets executed (or otherwise final) transactions. `nonces` holds, for senders
+    /// whose account nonce the same block advanced, the account's next nonce: their held
+    /// transactions that are no longer ahead of it are queued.
+    pub fn finalized(&self, hashes: &[Digest], nonces: &[(Address, u64)]) {
         let mut inner = self.lock();
         for hash in hashes {
             forget(&mut inner, hash);
+        }
+        for (sender, next) in nonces {
+            let Some(state) = inner.senders.get_mut(sender) else { continue };
+            state.ready_nonce = state.ready_nonce.max(*next);
+            if !state.held.is_empty() {
+                inner.release_ready(sender);
+            }
         }
     }
 }
 
 fn forget(inner: &mut Inner, hash: &Digest) {
     let Some((location, sender)) = inner.known.remove(hash) else { return };
+    let Some(state) = inner.senders.get_mut(&sender) else { return };
     if location == TxLocation::Queued {
-        inner.queue.retain(|tx| tx.hash != *hash);
-    }
-    if let Some(state) = inner.senders.get_mut(&sender) {
-        state.pending = state.pending.saturating_sub(1);
-        if state.pending == 0 {
-            inner.senders.remove(&sender);
+        let held = state.held.iter().find(|(_, (tx, _))| tx.hash == *hash).map(|(key, _)| *key);
+        match held {
+            Some(key) => {
+                state.held.remove(&key);
+                inner.held -= 1;
+            }
+            None => inner.queue.retain(|tx| tx.hash != *hash),
         }
+    }
+    state.pending = state.pending.saturating_sub(1);
+    if state.pending == 0 {
+        inner.senders.remove(&sender);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
 
     fn tx(i: u8, sender: u8, nonce: u64) -> PoolTx {
         PoolTx {
@@ -199,11 +310,11 @@ mod tests {
 
     #[test]
     fn refuses_when_full_and_recognises_duplicates() {
-        let pool = Mempool::new(2, 10);
-        assert_eq!(pool.insert(tx(1, 1, 0)), Ok(true));
-        assert_eq!(pool.insert(tx(1, 1, 0)), Ok(false), "same hash is a duplicate, not an error");
-        assert_eq!(pool.insert(tx(2, 1, 1)), Ok(true));
-        assert_eq!(pool.insert(tx(3, 1, 2)), Err(MempoolError::Full(2)));
+        let pool = Mempool::new(2, 10, WAIT);
+        assert_eq!(pool.insert(tx(1, 1, 0), 0), Ok(true));
+        assert_eq!(pool.insert(tx(1, 1, 0), 0), Ok(false), "same hash is a duplicate, not an error");
+        assert_eq!(pool.insert(tx(2, 1, 1), 0), Ok(true));
+        assert_eq!(pool.insert(tx(3, 1, 2), 0), Err(MempoolError::Full(2)));
         assert_eq!(pool.check_room(), Err(MempoolError::Full(2)));
         pool.take(1, 1 << 20);
         assert_eq!(pool.check_room(), Ok(()), "taking into a batch makes room");
@@ -212,18 +323,18 @@ mod tests {
 
     #[test]
     fn limits_each_sender() {
-        let pool = Mempool::new(10, 2);
-        pool.insert(tx(1, 7, 0)).unwrap();
-        pool.insert(tx(2, 7, 1)).unwrap();
-        assert!(matches!(pool.insert(tx(3, 7, 2)), Err(MempoolError::SenderFull(_, 2))));
-        assert_eq!(pool.insert(tx(4, 8, 0)), Ok(true), "other senders are unaffected");
+        let pool = Mempool::new(10, 2, WAIT);
+        pool.insert(tx(1, 7, 0), 0).unwrap();
+        pool.insert(tx(2, 7, 1), 0).unwrap();
+        assert!(matches!(pool.insert(tx(3, 7, 2), 0), Err(MempoolError::SenderFull(_, 2))));
+        assert_eq!(pool.insert(tx(4, 8, 0), 0), Ok(true), "other senders are unaffected");
     }
 
     #[test]
     fn batching_and_finalizing_release_capacity() {
-        let pool = Mempool::new(3, 3);
+        let pool = Mempool::new(3, 3, WAIT);
         for i in 0..3 {
-            pool.insert(tx(i, 1, u64::from(i))).unwrap();
+            pool.insert(tx(i, 1, u64::from(i)), 0).unwrap();
         }
         let taken = pool.take(2, 1 << 20);
         assert_eq!(taken.len(), 2);
@@ -231,19 +342,100 @@ mod tests {
         let hashes: Vec<Digest> = taken.iter().map(|t| t.hash).collect();
         pool.mark_batched(Digest([9; 32]), &hashes);
         assert_eq!(pool.location(&hashes[0]), Some(TxLocation::InBatch(Digest([9; 32]))));
-        assert!(pool.insert(tx(5, 1, 3)).is_err(), "sender still has 3 unexecuted");
-        pool.finalized(&hashes);
+        assert!(pool.insert(tx(5, 1, 3), 0).is_err(), "sender still has 3 unexecuted");
+        pool.finalized(&hashes, &[]);
         assert_eq!(pool.location(&hashes[0]), None);
-        assert_eq!(pool.insert(tx(5, 1, 3)), Ok(true));
+        assert_eq!(pool.insert(tx(5, 1, 3), 0), Ok(true));
     }
 
     #[test]
     fn take_respects_the_byte_budget() {
-        let pool = Mempool::new(10, 10);
+        let pool = Mempool::new(10, 10, WAIT);
         for i in 0..5 {
-            pool.insert(tx(i, i, 0)).unwrap();
+            pool.insert(tx(i, i, 0), 0).unwrap();
         }
         assert_eq!(pool.take(10, 25).len(), 2, "10-byte transactions, 25-byte budget");
         assert_eq!(pool.take(10, 1).len(), 1, "always at least one");
+    }
+
+    fn nonces(pool: &Mempool) -> Vec<u64> {
+        pool.take(usize::MAX, usize::MAX).iter().map(|t| t.nonce).collect()
+    }
+
+    #[test]
+    fn a_sender_is_batched_in_nonce_order_whatever_the_arrival_order() {
+        let pool = Mempool::new(100, 100, WAIT);
+        for (i, nonce) in [(1, 3), (2, 1), (3, 0), (4, 4), (5, 2)] {
+            assert_eq!(pool.insert(tx(i, 1, nonce), 0), Ok(true));
+        }
+        assert_eq!(nonces(&pool), vec![0, 1, 2, 3, 4]);
+        assert_eq!(pool.held(), 0);
+    }
+
+    #[test]
+    fn a_gap_holds_later_nonces_but_not_other_senders() {
+        let pool = Mempool::new(100, 100, WAIT);
+        pool.insert(tx(1, 1, 5), 5).unwrap();
+        pool.insert(tx(2, 1, 7), 5).unwrap();
+        pool.insert(tx(3, 2, 0), 0).unwrap();
+        assert_eq!(pool.queued(), 3, "held transactions count as waiting");
+        assert_eq!(pool.held(), 1);
+        assert_eq!(pool.location(&Digest([2; 32])), Some(TxLocation::Queued));
+        assert_eq!(nonces(&pool), vec![5, 0], "nonce 7 waits for 6");
+        pool.insert(tx(4, 1, 6), 5).unwrap();
+        assert_eq!(nonces(&pool), vec![6, 7]);
+    }
+
+    #[test]
+    fn execution_elsewhere_fills_a_gap() {
+        // Nonce 0 went through another validator; its execution releases nonce 1 here.
+        let pool = Mempool::new(100, 100, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        assert!(nonces(&pool).is_empty());
+        pool.finalized(&[], &[(Address([2; 32]), 1)]);
+        assert!(nonces(&pool).is_empty(), "another sender's nonce changes nothing");
+        pool.finalized(&[], &[(Address([1; 32]), 1)]);
+        assert_eq!(nonces(&pool), vec![1]);
+    }
+
+    #[test]
+    fn a_gap_left_open_past_the_wait_releases_in_nonce_order() {
+        let pool = Mempool::new(100, 100, WAIT);
+        pool.insert(tx(1, 1, 9), 0).unwrap();
+        pool.insert(tx(2, 1, 4), 0).unwrap();
+        let now = Instant::now();
+        assert_eq!(pool.release_overdue(now), 0);
+        assert_eq!(pool.release_overdue(now + WAIT), 2);
+        assert_eq!(pool.held(), 0);
+        assert_eq!(nonces(&pool), vec![4, 9], "execution rejects them, so the client gets receipts");
+        pool.insert(tx(3, 1, 10), 0).unwrap();
+        assert_eq!(nonces(&pool), vec![10], "the sender's next nonce moved past the released ones");
+    }
+
+    #[test]
+    fn finalizing_a_held_transaction_forgets_it() {
+        let pool = Mempool::new(100, 100, WAIT);
+        pool.insert(tx(1, 1, 3), 0).unwrap();
+        pool.finalized(&[Digest([1; 32])], &[]);
+        assert_eq!((pool.queued(), pool.held()), (0, 0));
+        assert_eq!(pool.location(&Digest([1; 32])), None);
+        assert_eq!(pool.pending_next_nonce(&Address([1; 32])), None);
+    }
+
+    #[test]
+    fn held_transactions_fill_the_pool() {
+        let pool = Mempool::new(2, 10, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 2), 0).unwrap();
+        assert_eq!(pool.insert(tx(3, 2, 0), 0), Err(MempoolError::Full(2)));
+    }
+
+    #[test]
+    fn two_transactions_with_one_nonce_are_both_kept() {
+        let pool = Mempool::new(10, 10, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 1), 0).unwrap();
+        pool.insert(tx(3, 1, 0), 0).unwrap();
+        assert_eq!(nonces(&pool), vec![0, 1, 1], "the second nonce 1 is for execution to reject");
     }
 }

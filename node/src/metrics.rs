@@ -21,6 +21,7 @@ pub struct Metrics {
     pub batch_fetches_abandoned: Counter,
     pub txs_admitted: Counter,
     pub txs_refused: Counter,
+    pub nonce_gap_releases: Counter,
     pub peers_connected: Gauge,
     pub transport_dropped: Gauge,
     pub verify_batch_size: Histogram,
@@ -45,6 +46,7 @@ impl Metrics {
             batch_fetches_abandoned: Counter::default(),
             txs_admitted: Counter::default(),
             txs_refused: Counter::default(),
+            nonce_gap_releases: Counter::default(),
             peers_connected: Gauge::default(),
             transport_dropped: Gauge::default(),
             verify_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
@@ -85,6 +87,11 @@ impl Metrics {
         );
         registry.register("txs_admitted", "Transactions admitted through the API", m.txs_admitted.clone());
         registry.register("txs_refused", "Transactions refused at admission", m.txs_refused.clone());
+        registry.register(
+            "nonce_gap_releases",
+            "Transactions batched after waiting the gap wait for a lower nonce that never arrived",
+            m.nonce_gap_releases.clone(),
+        );
         registry.register("peers_connected", "Validators connected over QUIC", m.peers_connected.clone());
         registry.register(
             "transport_dropped",

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bastion_client::api::BlockResponse;
 use bastion_client::certificate::StateCertificate;
@@ -71,7 +72,11 @@ impl NodeState {
         executed_height: u64,
         state_root: Option<Digest>,
     ) -> Self {
-        let mempool = Mempool::new(config.mempool.capacity, config.mempool.per_sender);
+        let mempool = Mempool::new(
+            config.mempool.capacity,
+            config.mempool.per_sender,
+            Duration::from_millis(config.mempool.gap_wait_ms),
+        );
         let (executed, _) = watch::channel(executed_height);
         let (blocks, _) = broadcast::channel(1_024);
         NodeState {

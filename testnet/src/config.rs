@@ -87,6 +87,9 @@ pub struct MempoolSettings {
     pub batch_delay_ms: u64,
     /// Largest accepted transaction.
     pub max_tx_bytes: usize,
+    /// How long a sender's transactions wait for a missing lower nonce before they are
+    /// batched anyway (execution then rejects them with "bad nonce").
+    pub gap_wait_ms: u64,
 }
 
 impl Default for MempoolSettings {
@@ -98,6 +101,7 @@ impl Default for MempoolSettings {
             batch_max_bytes: 512 * 1024,
             batch_delay_ms: 20,
             max_tx_bytes: 256 * 1024,
+            gap_wait_ms: 10_000,
         }
     }
 }

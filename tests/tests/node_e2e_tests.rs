@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bastion_ledger::Address;
+use bastion_testnet::config::MempoolSettings;
 use bastion_tests::localnet::LocalNet;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -109,4 +110,38 @@ fn crashed_validators_catch_up_and_quorum_loss_stops_commits() {
     let again = assert_same_blocks(&net, &[0, 1, 3], target);
     assert_eq!(again, history, "a committed block changed across restarts");
     assert_eq!(balance(&net, 3, &recipient), 30);
+}
+
+/// A client with several requests in flight does not control their arrival order. The
+/// validator batches each sender's transactions in nonce order, so all of them execute
+/// (it used to batch them as they came, and execution rejected the early arrivals).
+#[test]
+fn nonces_submitted_in_reverse_order_all_execute() {
+    let net = LocalNet::start(4, false);
+    let recipient = Address([0x43; 32]);
+    let hashes: Vec<String> = (0..8u64).rev().map(|nonce| net.transfer(1, 5, nonce, recipient, 10)).collect();
+    for hash in &hashes {
+        let tx = net.wait_final(1, hash);
+        assert_eq!(tx["status"], "committed_ok", "{tx}");
+    }
+    assert_eq!(balance(&net, 0, &recipient), 80);
+}
+
+/// A nonce gap that never fills holds the later transaction only for the gap wait; then
+/// it is batched and its receipt says why it did not execute, instead of pending forever.
+#[test]
+fn a_nonce_gap_that_never_fills_ends_in_a_bad_nonce_receipt() {
+    let mempool = MempoolSettings { gap_wait_ms: 1_000, ..MempoolSettings::default() };
+    let net = LocalNet::start_with_mempool(4, false, mempool);
+    let recipient = Address([0x44; 32]);
+    let orphan = net.transfer(0, 6, 1, recipient, 10);
+    let (status, tx) = net.get(0, &format!("/v1/transactions/{orphan}")).expect("API answers");
+    assert_eq!((status, tx["status"].as_str()), (200, Some("pending")), "{tx}");
+    let tx = net.wait_final(0, &orphan);
+    assert_eq!((tx["status"].as_str(), tx["reason"].as_str()), (Some("rejected"), Some("bad nonce")), "{tx}");
+    assert_eq!(net.counter(0, "nonce_gap_releases"), Some(1));
+    // The account's nonce did not move: nonce 0 still executes.
+    let first = net.transfer(0, 6, 0, recipient, 10);
+    assert_eq!(net.wait_final(0, &first)["status"], "committed_ok");
+    assert_eq!(balance(&net, 0, &recipient), 10);
 }

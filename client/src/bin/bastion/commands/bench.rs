@@ -6,20 +6,25 @@
 //! to the same one, so its nonces arrive in order), with at most `--concurrency` requests in
 //! flight. Every [`TICK`] the transactions that fell due go out, up to `--batch` per request
 //! (`POST /v1/transactions/batch`; `--batch 1` posts them one by one); latency counts from
-//! the request's send. A 429 is counted as `rejected` and never retried.
-//! One validator's event stream tells when each transaction committed. The run is bounded:
+//! the request's first send. A transaction answered 429 (mempool full) is sent again after
+//! [`RETRY_DELAY`], ahead of anything newer for its validator: dropping it would leave a
+//! nonce gap that dooms its sender's later transactions. It counts as `backpressured`, and
+//! as `rejected` if the window closes before it is admitted.
+//! One validator's event stream tells when each transaction committed, and whether its
+//! receipt says it executed (`committed`) or was rejected in the block (`rejected_in_block`,
+//! e.g. "bad nonce"), which is not counted as committed. The run is bounded:
 //! the submission window closes at twice the duration plus 5 s even if the node stalls,
 //! and stragglers are awaited at most [`STRAGGLER_WAIT`].
 
 mod report;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bastion_client::api::{codes, MAX_SUBMIT_BATCH};
+use bastion_client::api::{codes, TxStatus, MAX_SUBMIT_BATCH};
 use bastion_client::discovery::NodeSource;
 use bastion_client::{Client, ClientError};
 use bastion_crypto::{sha256, Digest, KeyPair};
@@ -50,6 +55,8 @@ const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const ROUND_TIMEOUTS_METRIC: &str = "bastion_round_timeouts_total";
 /// How often the transactions that fell due are sent.
 pub const TICK: Duration = Duration::from_millis(5);
+/// How long a transaction answered 429 waits before it is sent again.
+pub const RETRY_DELAY: Duration = Duration::from_millis(100);
 
 pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
@@ -93,9 +100,23 @@ struct Record {
     /// Nanoseconds since the start + 1 (0: not yet).
     submitted_ns: Vec<AtomicU64>,
     committed_ns: Vec<AtomicU64>,
+    rejected_in_block: Vec<AtomicBool>,
+    backpressured: Vec<AtomicBool>,
     accepted: AtomicUsize,
+    /// Transactions with a final answer (admitted, refused, or given up after 429s).
     settled: AtomicUsize,
+    /// Seen in a block, whatever their receipt.
+    in_block: AtomicUsize,
+    /// Seen executed in a block.
     committed: AtomicUsize,
+    /// Answered 429, each with when to send it again.
+    retry: Mutex<Vec<(Instant, (usize, Prepared))>>,
+}
+
+impl Record {
+    fn retries(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, (usize, Prepared))>> {
+        self.retry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
@@ -121,9 +142,13 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
         outcome: (0..txs.len()).map(|_| AtomicU8::new(encode(Outcome::NotSent))).collect(),
         submitted_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         committed_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
+        rejected_in_block: (0..txs.len()).map(|_| AtomicBool::new(false)).collect(),
+        backpressured: (0..txs.len()).map(|_| AtomicBool::new(false)).collect(),
         accepted: AtomicUsize::new(0),
         settled: AtomicUsize::new(0),
+        in_block: AtomicUsize::new(0),
         committed: AtomicUsize::new(0),
+        retry: Mutex::new(Vec::new()),
     });
     let timeouts_before = round_timeouts(&clients).await;
 
@@ -143,7 +168,12 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
                         .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()
                     {
-                        record.committed.fetch_add(1, Ordering::Relaxed);
+                        record.in_block.fetch_add(1, Ordering::Relaxed);
+                        if matches!(tx.status, TxStatus::CommittedOk | TxStatus::CommittedFailed) {
+                            record.committed.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            record.rejected_in_block[i].store(true, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -158,7 +188,17 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut txs = txs.into_iter();
     // Each tick: everything due by now, grouped by validator, `--batch` per request.
     let mut due_now: Vec<Vec<(usize, Prepared)>> = clients.iter().map(|_| Vec::new()).collect();
-    while next < total as usize && Instant::now() < close {
+    // Until everything is sent and answered (retries included), or the window closes.
+    while (next < total as usize || record.settled.load(Ordering::Relaxed) < next) && Instant::now() < close {
+        // Retries first: they hold lower nonces than anything newer of their senders.
+        let now = Instant::now();
+        let (mut again, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *record.retries()).into_iter().partition(|(at, _)| *at <= now);
+        record.retries().extend(later);
+        again.sort_by_key(|(_, (i, _))| *i);
+        for (_, (i, tx)) in again {
+            due_now[tx.lane % clients.len()].push((i, tx));
+        }
         let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as usize + 1).min(total as usize);
         while next < due {
             let Some(tx) = txs.next() else { break };
@@ -184,6 +224,14 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     if next < total as usize {
         eprintln!("warning: the submission window closed with {} transactions unsent", total as usize - next);
     }
+    let given_up: Vec<usize> = record.retries().drain(..).map(|(_, (i, _))| i).collect();
+    if !given_up.is_empty() {
+        eprintln!("warning: {} transactions were still answered 429 when the window closed", given_up.len());
+    }
+    for i in &given_up {
+        record.outcome[*i].store(encode(Outcome::Rejected), Ordering::Relaxed);
+    }
+    record.settled.fetch_add(given_up.len(), Ordering::Relaxed);
     let submit_end = Instant::now();
 
     // Wait for the answers in flight, then for accepted transactions to commit.
@@ -191,7 +239,7 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     bar.set_message("waiting for stragglers");
     loop {
         let settled = record.settled.load(Ordering::Relaxed) >= next;
-        let committed = record.committed.load(Ordering::Relaxed) >= record.accepted.load(Ordering::Relaxed);
+        let committed = record.in_block.load(Ordering::Relaxed) >= record.accepted.load(Ordering::Relaxed);
         if (settled && committed) || Instant::now() >= deadline || follower.is_finished() {
             break;
         }
@@ -218,16 +266,20 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
             outcome: decode(record.outcome[i].load(Ordering::Relaxed)),
             submitted_at: since_start(record.submitted_ns[i].load(Ordering::Relaxed)),
             committed_at: since_start(record.committed_ns[i].load(Ordering::Relaxed)),
+            rejected_in_block: record.rejected_in_block[i].load(Ordering::Relaxed),
+            backpressured: record.backpressured[i].load(Ordering::Relaxed),
         })
         .collect();
     Ok(summarize(&samples, round_timeouts))
 }
 
-/// Posts `chunk` (one transaction alone, else as a batch) and records each one's outcome.
+/// Posts `chunk` (one transaction alone, else as a batch) and records each one's outcome;
+/// those answered 429 go back for another try.
 async fn send(client: &Client, chunk: Vec<(usize, Prepared)>, record: &Record, start: Instant) {
     let sent = nanos_since(start);
     for (i, _) in &chunk {
-        record.submitted_ns[*i].store(sent, Ordering::Relaxed);
+        // Latency counts from the first send.
+        let _ = record.submitted_ns[*i].compare_exchange(0, sent, Ordering::Relaxed, Ordering::Relaxed);
         record.outcome[*i].store(encode(Outcome::InFlight), Ordering::Relaxed);
     }
     let outcomes: Vec<Outcome> = if let [(_, tx)] = chunk.as_slice() {
@@ -250,15 +302,23 @@ async fn send(client: &Client, chunk: Vec<(usize, Prepared)>, record: &Record, s
             Err(e) => vec![refusal(e.status()); chunk.len()],
         }
     };
-    for (k, (i, _)) in chunk.iter().enumerate() {
+    let retry_at = Instant::now() + RETRY_DELAY;
+    let mut settled = 0;
+    for (k, (i, tx)) in chunk.into_iter().enumerate() {
         // A short answer (a server bug) leaves the rest failed, never silently accepted.
         let outcome = outcomes.get(k).copied().unwrap_or(Outcome::Failed);
+        if outcome == Outcome::Rejected {
+            record.backpressured[i].store(true, Ordering::Relaxed);
+            record.retries().push((retry_at, (i, tx)));
+            continue;
+        }
         if outcome == Outcome::Accepted {
             record.accepted.fetch_add(1, Ordering::Relaxed);
         }
-        record.outcome[*i].store(encode(outcome), Ordering::Relaxed);
+        record.outcome[i].store(encode(outcome), Ordering::Relaxed);
+        settled += 1;
     }
-    record.settled.fetch_add(chunk.len(), Ordering::Relaxed);
+    record.settled.fetch_add(settled, Ordering::Relaxed);
 }
 
 /// A refused or failed request: `rejected` for 429 (mempool full), else an error.
@@ -414,8 +474,12 @@ fn print(ctx: &Context, report: &Report) {
         ms(report.max_ms)
     );
     println!(
-        "submitted {}  accepted {}  committed {}  rejected {}  errors {}  lost {}",
-        report.submitted, report.accepted, report.committed, report.rejected, report.errors, report.lost
+        "submitted {}  accepted {}  committed {}  rejected in block {}  lost {}",
+        report.submitted, report.accepted, report.committed, report.rejected_in_block, report.lost
+    );
+    println!(
+        "answered 429 {} (sent again)  never admitted {}  errors {}",
+        report.backpressured, report.rejected, report.errors
     );
     match report.round_timeouts {
         Some(n) => println!("round timeouts {n}"),

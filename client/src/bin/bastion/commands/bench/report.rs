@@ -14,7 +14,7 @@ pub enum Outcome {
     InFlight,
     /// The node admitted it.
     Accepted,
-    /// The node answered 429 (mempool full); not retried.
+    /// Answered 429 (mempool full) until the submission window closed: never admitted.
     Rejected,
     /// Any other refusal or a transport error.
     Failed,
@@ -26,14 +26,20 @@ pub struct Sample {
     pub outcome: Outcome,
     /// When its request was sent.
     pub submitted_at: Option<Duration>,
-    /// When the followed validator's event stream showed it committed.
+    /// When the followed validator's event stream showed it in a block.
     pub committed_at: Option<Duration>,
+    /// Its receipt in that block says `rejected` (e.g. "bad nonce"): it is in the chain but
+    /// did not execute, so it counts apart from the committed ones.
+    pub rejected_in_block: bool,
+    /// Answered 429 at least once (then sent again).
+    pub backpressured: bool,
 }
 
 /// The `--json` document of `bastion bench`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
-    /// Committed transactions / (last commit − first submission), per second.
+    /// Committed (executed: receipt `committed_ok` or `committed_failed`) transactions /
+    /// (last commit − first submission), per second.
     pub committed_tps: f64,
     /// Latency from submission to commit, over committed transactions (`null` if none).
     pub p50_ms: Option<f64>,
@@ -44,13 +50,18 @@ pub struct Report {
     pub submitted: u64,
     /// Admitted by the node.
     pub accepted: u64,
-    /// Seen in a committed block.
+    /// Seen executed in a committed block.
     pub committed: u64,
-    /// Refused with 429 (mempool full).
+    /// In a committed block with a `rejected` receipt (not executed, e.g. "bad nonce").
+    pub rejected_in_block: u64,
+    /// Answered 429 (mempool full) at least once; each is sent again until admitted or
+    /// the submission window closes.
+    pub backpressured: u64,
+    /// Never admitted: still answered 429 when the submission window closed.
     pub rejected: u64,
     /// Other refusals and transport errors.
     pub errors: u64,
-    /// Accepted but never seen committed.
+    /// Accepted but never seen in a block.
     pub lost: u64,
     /// `bastion_round_timeouts_total` summed over validators, end minus start (`null` if
     /// some validator's metrics could not be read).
@@ -66,13 +77,14 @@ pub fn summarize(samples: &[Sample], round_timeouts: Option<u64>) -> Report {
     let first_submit = sent.iter().filter_map(|s| s.submitted_at).min();
     let last_submit = sent.iter().filter_map(|s| s.submitted_at).max();
     // A transaction whose answer was lost (timeout) may still commit: it counts.
-    let mut latencies_ms: Vec<f64> = sent
+    let executed: Vec<&&Sample> = sent.iter().filter(|s| !s.rejected_in_block).collect();
+    let mut latencies_ms: Vec<f64> = executed
         .iter()
         .filter_map(|s| Some(s.committed_at?.saturating_sub(s.submitted_at?).as_secs_f64() * 1e3))
         .collect();
     latencies_ms.sort_by(f64::total_cmp);
     let committed = latencies_ms.len() as u64;
-    let last_commit = sent.iter().filter_map(|s| s.committed_at).max();
+    let last_commit = executed.iter().filter_map(|s| s.committed_at).max();
     let committed_tps = match (first_submit, last_commit) {
         (Some(first), Some(last)) if last > first => committed as f64 / (last - first).as_secs_f64(),
         _ => 0.0,
@@ -95,6 +107,9 @@ pub fn summarize(samples: &[Sample], round_timeouts: Option<u64>) -> Report {
         submitted: sent.len() as u64,
         accepted: count(Outcome::Accepted),
         committed,
+        rejected_in_block: samples.iter().filter(|s| s.rejected_in_block && s.committed_at.is_some()).count()
+            as u64,
+        backpressured: samples.iter().filter(|s| s.backpressured).count() as u64,
         rejected: count(Outcome::Rejected),
         errors: count(Outcome::Failed) + count(Outcome::InFlight),
         lost,

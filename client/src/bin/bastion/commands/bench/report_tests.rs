@@ -7,7 +7,13 @@ fn ms(n: u64) -> Option<Duration> {
 }
 
 fn sample(outcome: Outcome, submitted: Option<Duration>, committed: Option<Duration>) -> Sample {
-    Sample { outcome, submitted_at: submitted, committed_at: committed }
+    Sample {
+        outcome,
+        submitted_at: submitted,
+        committed_at: committed,
+        rejected_in_block: false,
+        backpressured: false,
+    }
 }
 
 #[test]
@@ -36,11 +42,19 @@ fn report_counts_every_fate_and_measures_from_first_submit_to_last_commit() {
         // The answer timed out, but it committed: counted as committed, not lost.
         sample(Outcome::Failed, ms(600), ms(1_000)),
         sample(Outcome::NotSent, None, None),
+        // In a block, but its receipt is `rejected`: neither committed nor lost, and its
+        // latency does not count. It had been answered 429 once.
+        Sample {
+            rejected_in_block: true,
+            backpressured: true,
+            ..sample(Outcome::Accepted, ms(650), ms(5_000))
+        },
     ];
     let report = summarize(&samples, Some(3));
-    assert_eq!(report.submitted, 7);
-    assert_eq!(report.accepted, 5);
+    assert_eq!(report.submitted, 8);
+    assert_eq!(report.accepted, 6);
     assert_eq!(report.committed, 5);
+    assert_eq!((report.rejected_in_block, report.backpressured), (1, 1));
     assert_eq!(report.rejected, 1);
     assert_eq!(report.errors, 1);
     assert_eq!(report.lost, 1);
@@ -51,8 +65,8 @@ fn report_counts_every_fate_and_measures_from_first_submit_to_last_commit() {
     assert_eq!(report.p90_ms, Some(400.0));
     assert_eq!(report.p99_ms, Some(400.0));
     assert_eq!(report.max_ms, Some(400.0));
-    // 7 sends 100 ms apart.
-    assert_eq!(report.offered_tps, 10.0);
+    // 8 sends over 650 ms.
+    assert_eq!(report.offered_tps, round2(7.0 / 0.65));
 }
 
 #[test]
@@ -71,6 +85,8 @@ fn nothing_committed_gives_null_latencies_and_zero_tps() {
         "submitted",
         "committed",
         "rejected",
+        "rejected_in_block",
+        "backpressured",
         "lost",
         "round_timeouts",
     ] {
