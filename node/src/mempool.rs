@@ -123,22 +123,30 @@ impl Mempool {
     /// Adds a transaction whose sender's executed nonce is `account_nonce`; `Ok(false)` if
     /// it was already known (not an error). It is queued for batching, or held while a
     /// lower nonce of its sender is missing here.
+    ///
+    /// The transaction that fills a sender's gap is admitted even into a full pool or past
+    /// the sender's limit: refusing it would leave the held ones to be rejected. That
+    /// exceeds a bound by at most one transaction per sender with held ones.
     pub fn insert(&self, tx: PoolTx, account_nonce: u64) -> Result<bool, MempoolError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.known.contains_key(&tx.hash) {
             return Ok(false);
         }
+        let address = tx.sender;
+        let fills_gap = inner
+            .senders
+            .get(&address)
+            .is_some_and(|s| !s.held.is_empty() && tx.nonce == s.ready_nonce.max(account_nonce));
         let waiting = inner.waiting();
-        if waiting >= self.capacity {
+        if waiting >= self.capacity && !fills_gap {
             return Err(MempoolError::Full(waiting));
         }
-        let address = tx.sender;
         let sender = inner
             .senders
             .entry(address)
             .or_insert_with(|| SenderState { ready_nonce: account_nonce, ..SenderState::default() });
-        if sender.pending >= self.per_sender {
+        if sender.pending >= self.per_sender && !fills_gap {
             return Err(MempoolError::SenderFull(address, sender.pending));
         }
         sender.pending += 1;
@@ -437,5 +445,30 @@ mod tests {
         pool.insert(tx(2, 1, 1), 0).unwrap();
         pool.insert(tx(3, 1, 0), 0).unwrap();
         assert_eq!(nonces(&pool), vec![0, 1, 1], "the second nonce 1 is for execution to reject");
+    }
+
+    #[test]
+    fn the_transaction_that_fills_a_gap_is_admitted_into_a_full_pool() {
+        let pool = Mempool::new(3, 3, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 2), 0).unwrap();
+        pool.insert(tx(3, 2, 0), 0).unwrap();
+        assert_eq!(pool.insert(tx(4, 3, 0), 0), Err(MempoolError::Full(3)));
+        assert_eq!(pool.insert(tx(5, 1, 3), 0), Err(MempoolError::Full(3)), "not the missing nonce");
+        assert_eq!(pool.insert(tx(6, 1, 0), 0), Ok(true), "nonce 0 releases 1 and 2");
+        assert_eq!(nonces(&pool), vec![0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn the_transaction_that_fills_a_gap_is_admitted_past_the_sender_limit() {
+        let pool = Mempool::new(10, 2, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 2), 0).unwrap();
+        assert!(matches!(pool.insert(tx(3, 1, 3), 0), Err(MempoolError::SenderFull(_, 2))));
+        assert_eq!(pool.insert(tx(4, 1, 0), 0), Ok(true));
+        assert!(
+            matches!(pool.insert(tx(5, 1, 3), 0), Err(MempoolError::SenderFull(_, 3))),
+            "with no gap left the limit applies again"
+        );
     }
 }
