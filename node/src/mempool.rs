@@ -70,6 +70,10 @@ struct Inner {
     senders: HashMap<Address, SenderState>,
     /// Transactions held across all senders.
     held: usize,
+    /// The next nonce of senders whose transactions executed lately (bounded: cleared when
+    /// it outgrows the pool). Admission reads the account a moment before it inserts: a
+    /// block executing in between must not make the next transaction look like a gap.
+    executed_nonces: HashMap<Address, u64>,
 }
 
 impl Inner {
@@ -94,6 +98,9 @@ impl Inner {
         self.queue.extend(released);
     }
 }
+
+/// The least number of senders whose executed nonce is remembered.
+const MIN_EXECUTED_NONCES: usize = 65_536;
 
 pub struct Mempool {
     inner: Mutex<Inner>,
@@ -134,6 +141,7 @@ impl Mempool {
             return Ok(false);
         }
         let address = tx.sender;
+        let account_nonce = account_nonce.max(inner.executed_nonces.get(&address).copied().unwrap_or(0));
         let fills_gap = inner
             .senders
             .get(&address)
@@ -271,7 +279,12 @@ impl Mempool {
         for hash in hashes {
             forget(&mut inner, hash);
         }
+        if inner.executed_nonces.len() + nonces.len() > self.capacity.max(MIN_EXECUTED_NONCES) {
+            inner.executed_nonces.clear();
+        }
         for (sender, next) in nonces {
+            let known = inner.executed_nonces.entry(*sender).or_insert(0);
+            *known = (*known).max(*next);
             let Some(state) = inner.senders.get_mut(sender) else { continue };
             state.ready_nonce = state.ready_nonce.max(*next);
             if !state.held.is_empty() {
@@ -470,5 +483,19 @@ mod tests {
             matches!(pool.insert(tx(5, 1, 3), 0), Err(MempoolError::SenderFull(_, 3))),
             "with no gap left the limit applies again"
         );
+    }
+
+    #[test]
+    fn an_account_read_before_a_block_executed_is_not_taken_for_a_gap() {
+        // Nonce 0 executes (its sender has nothing else pending here) between admission
+        // reading the account (nonce 0) and inserting nonce 1.
+        let pool = Mempool::new(10, 10, WAIT);
+        pool.insert(tx(1, 1, 0), 0).unwrap();
+        pool.take(10, 1 << 20);
+        pool.mark_batched(Digest([9; 32]), &[Digest([1; 32])]);
+        pool.finalized(&[Digest([1; 32])], &[(Address([1; 32]), 1)]);
+        pool.insert(tx(2, 1, 1), 0).unwrap();
+        assert_eq!(pool.held(), 0);
+        assert_eq!(nonces(&pool), vec![1]);
     }
 }

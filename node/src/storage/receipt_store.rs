@@ -76,8 +76,10 @@ impl Storage {
         tx_hashes: &[Digest],
     ) -> Result<(), StorageError> {
         let _guard = lock(&self.inner.execution_lock);
+        let receipts_root = receipts_root(receipts)
+            .map_err(|e| StorageError::Encode { what: "receipts", detail: e.to_string() })?;
         let mut batch = WriteBatch::default();
-        self.add_execution(&mut batch, height, state_root, receipts, tx_hashes)?;
+        self.add_execution(&mut batch, height, (state_root, receipts_root), receipts, tx_hashes)?;
         self.write(batch, true, "execution record")
     }
 
@@ -133,22 +135,22 @@ impl Storage {
             return Ok(());
         }
         let tx_hashes: Vec<Digest> = staged.receipts.iter().map(|r| r.tx_hash).collect();
-        self.add_execution(batch, version, staged.state_root, &staged.receipts, &tx_hashes)
+        let roots = (staged.state_root, staged.receipts_root);
+        self.add_execution(batch, version, roots, &staged.receipts, &tx_hashes)
     }
 
-    /// Adds the writes that record one height to `batch`. The caller holds the execution lock.
+    /// Adds the writes that record one height, with its (state root, receipts root), to
+    /// `batch`. The caller holds the execution lock.
     fn add_execution(
         &self,
         batch: &mut WriteBatch,
         height: u64,
-        state_root: Digest,
+        (state_root, receipts_root): (Digest, Digest),
         receipts: &[Receipt],
         tx_hashes: &[Digest],
     ) -> Result<(), StorageError> {
         let refuse = |detail: String| StorageError::Refused { what: "execution record", detail };
         check_receipts(height, receipts, tx_hashes).map_err(refuse)?;
-        let receipts_root = receipts_root(receipts)
-            .map_err(|e| StorageError::Encode { what: "receipts", detail: e.to_string() })?;
         let record = ExecutionRecord { height, state_root, receipts_root, tx_hashes: tx_hashes.to_vec() };
         if let Some(executed) = self.executed_height()? {
             if height <= executed {
