@@ -14,7 +14,7 @@
 //! nonce, not expired, maximum fee affordable); the executor re-checks those at execution.
 
 use bastion_crypto::{
-    find_invalid, find_invalid_parallel, sha256, verify, BatchItem, KeyCache, PreparedKey, VerifyKey,
+    find_invalid, find_invalid_parallel, sha256, verify, BatchItem, Digest, KeyCache, PreparedKey, VerifyKey,
 };
 use rayon::prelude::*;
 
@@ -92,12 +92,17 @@ pub fn admit_signed(
 struct Candidate {
     signed: SignedTransaction,
     message: Vec<u8>,
-    hash: bastion_crypto::Digest,
+    hash: Digest,
     len: usize,
     key: Option<PreparedKey>,
 }
 
-fn prepare(bytes: &[u8], chain_id: &str, keys: Option<&KeyCache>) -> Result<Candidate, AdmissionError> {
+fn prepare(
+    bytes: &[u8],
+    known_hash: Option<&Digest>,
+    chain_id: &str,
+    keys: Option<&KeyCache>,
+) -> Result<Candidate, AdmissionError> {
     let signed = SignedTransaction::from_bytes(bytes)?;
     check_fields(&signed, bytes.len(), chain_id)?;
     let message = signed.tx.signing_bytes()?;
@@ -105,7 +110,8 @@ fn prepare(bytes: &[u8], chain_id: &str, keys: Option<&KeyCache>) -> Result<Cand
         Some(cache) => Some(cache.prepare(&signed.tx.sender).map_err(|_| AdmissionError::BadSignature)?),
         None => None,
     };
-    Ok(Candidate { signed, message, hash: sha256(bytes), len: bytes.len(), key })
+    let hash = known_hash.copied().unwrap_or_else(|| sha256(bytes));
+    Ok(Candidate { signed, message, hash, len: bytes.len(), key })
 }
 
 /// Indices (within `candidates`) whose signature fails.
@@ -136,11 +142,24 @@ pub fn admit_batch<B: AsRef<[u8]> + Sync>(
     chain_id: &str,
     keys: Option<&KeyCache>,
 ) -> Vec<Result<VerifiedTransaction, AdmissionError>> {
+    admit_batch_hashed(raw, &[], chain_id, keys)
+}
+
+/// [`admit_batch`] for transactions whose hashes (SHA-256 of each encoding, parallel to
+/// `raw`) were computed already, e.g. for a batch digest: they are carried, not recomputed.
+/// A missing hash (shorter `hashes`) is computed.
+pub fn admit_batch_hashed<B: AsRef<[u8]> + Sync>(
+    raw: &[B],
+    hashes: &[Digest],
+    chain_id: &str,
+    keys: Option<&KeyCache>,
+) -> Vec<Result<VerifiedTransaction, AdmissionError>> {
     let parallel = raw.len() >= PARALLEL_BATCH_THRESHOLD;
+    let one = |(i, b): (usize, &B)| prepare(b.as_ref(), hashes.get(i), chain_id, keys);
     let prepared: Vec<Result<Candidate, AdmissionError>> = if parallel {
-        raw.par_iter().map(|b| prepare(b.as_ref(), chain_id, keys)).collect()
+        raw.par_iter().enumerate().map(one).collect()
     } else {
-        raw.iter().map(|b| prepare(b.as_ref(), chain_id, keys)).collect()
+        raw.iter().enumerate().map(one).collect()
     };
 
     // Candidate i (those that decoded and passed the field checks) is input positions[i].

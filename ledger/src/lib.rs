@@ -37,7 +37,7 @@ mod tree;
 
 pub use account::Account;
 pub use address::Address;
-pub use admission::{admit, admit_batch, admit_signed, check_stateful, check_stateless};
+pub use admission::{admit, admit_batch, admit_batch_hashed, admit_signed, check_stateful, check_stateless};
 pub use builder::TransactionBuilder;
 pub use contract::compile_wat;
 pub use error::{

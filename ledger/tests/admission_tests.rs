@@ -3,12 +3,12 @@
 
 mod common;
 
-use bastion_crypto::{KeyCache, Signature};
+use bastion_crypto::{sha256, Digest, KeyCache, Signature};
 use bastion_ledger::codec::{self, MAX_TX_BYTES};
 use bastion_ledger::fuel::{MAX_FUEL_LIMIT, TRANSFER_FUEL};
 use bastion_ledger::{
-    admit, admit_batch, check_stateful, Account, Address, AdmissionError, Payload, SignedTransaction,
-    Transaction,
+    admit, admit_batch, admit_batch_hashed, check_stateful, Account, Address, AdmissionError, Payload,
+    SignedTransaction, Transaction,
 };
 use common::*;
 use proptest::prelude::*;
@@ -168,6 +168,11 @@ fn verdict_matches_single_checks(raw: &[Vec<u8>], keys: Option<&KeyCache>) {
     assert_eq!(verdicts.len(), raw.len());
     for (bytes, verdict) in raw.iter().zip(&verdicts) {
         assert_eq!(verdict, &admit(bytes, CHAIN), "batch and single verification agree");
+    }
+    // Hashes carried in (all, or only some) give the same verdicts and hashes.
+    let hashes: Vec<Digest> = raw.iter().map(|bytes| sha256(bytes)).collect();
+    for known in [&hashes[..], &hashes[..hashes.len() / 2]] {
+        assert_eq!(admit_batch_hashed(raw, known, CHAIN, keys), verdicts, "carried hashes change nothing");
     }
 }
 

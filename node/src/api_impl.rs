@@ -17,8 +17,8 @@ use bastion_client::api::{
 use bastion_client::certificate::StateCertificate;
 use bastion_crypto::{sha256, Digest};
 use bastion_ledger::{
-    admit, admit_batch, check_stateful, Account, Address, AdmissionError, LedgerError, StateQuery,
-    VerifiedTransaction,
+    admit, admit_batch, check_stateful, Account, Address, AdmissionError, LedgerError, SignedTransaction,
+    StateQuery, VerifiedTransaction,
 };
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -94,6 +94,22 @@ impl NodeState {
     fn known(&self, tx: &[u8]) -> Result<Option<Digest>, ApiError> {
         let hash = sha256(tx);
         Ok(self.holds(&hash)?.then_some(hash))
+    }
+
+    /// Refuses, before any signature check, what the mempool would refuse anyway (see
+    /// `Mempool::check_room_for`), unless this node already holds the transaction: a
+    /// resubmission keeps its hash. One that does not decode is refused only by a full pool
+    /// (else admission reports why it does not decode).
+    fn screen(&self, tx: &[u8]) -> Result<(), ApiError> {
+        let room = match SignedTransaction::from_bytes(tx) {
+            Ok(signed) => self.mempool.check_room_for(&signed.tx.sender_address(), signed.tx.nonce),
+            Err(_) => self.mempool.check_room(),
+        };
+        match room {
+            Ok(()) => Ok(()),
+            Err(_) if self.known(tx)?.is_some() => Ok(()),
+            Err(full) => Err(ApiError::MempoolFull(full.to_string())),
+        }
     }
 
     fn check_size(&self, tx: &[u8]) -> Result<(), ApiError> {
@@ -200,9 +216,7 @@ impl NodeApi for NodeState {
         if self.consensus_only() {
             return self.submit_opaque(tx);
         }
-        if let Err(full) = self.mempool.check_room() {
-            return self.known(&tx)?.ok_or_else(|| ApiError::MempoolFull(full.to_string()));
-        }
+        self.screen(&tx)?;
         let verified = admit(&tx, &self.chain_id).map_err(|e| self.refused(e))?;
         self.enqueue(tx, verified, &mut HashMap::new())
     }
@@ -216,10 +230,8 @@ impl NodeApi for NodeState {
         if self.consensus_only() {
             return sized.into_iter().map(|tx| tx.and_then(|tx| self.submit_opaque(tx))).collect();
         }
-        if let Err(full) = self.mempool.check_room() {
-            let full = ApiError::MempoolFull(full.to_string());
-            return sized.into_iter().map(|tx| self.known(&tx?)?.ok_or_else(|| full.clone())).collect();
-        }
+        let sized: Vec<Result<Bytes, ApiError>> =
+            sized.into_iter().map(|tx| tx.and_then(|tx| self.screen(&tx).map(|()| tx))).collect();
         // Signatures of every well-sized transaction are checked as one batch.
         let candidates: Vec<&Bytes> = sized.iter().filter_map(|tx| tx.as_ref().ok()).collect();
         let mut verdicts = admit_batch(&candidates, &self.chain_id, Some(&self.key_cache)).into_iter();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bastion_consensus::Block;
 use bastion_crypto::Digest;
-use bastion_ledger::{admit_batch, Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
+use bastion_ledger::{admit_batch_hashed, Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
@@ -160,7 +160,12 @@ impl Execution {
                 if self.state.consensus_only() {
                     return Ok(CheckedBatch::Opaque(Arc::new(tx_hashes)));
                 }
-                let results = admit_batch(&batch.txs, &self.state.chain_id, Some(&self.state.key_cache));
+                let results = admit_batch_hashed(
+                    &batch.txs,
+                    &tx_hashes,
+                    &self.state.chain_id,
+                    Some(&self.state.key_cache),
+                );
                 self.state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
                 // Stored batches were verified when they arrived: an invalid transaction here
                 // means the disk changed under us.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bastion_consensus::{ConsensusMessage, MAX_SYNC_BLOCKS, MAX_SYNC_PAYLOAD};
 use bastion_crypto::Digest;
-use bastion_ledger::admit_batch;
+use bastion_ledger::admit_batch_hashed;
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
@@ -130,7 +130,7 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
     let checked = if state.consensus_only() {
         CheckedBatch::Opaque(Arc::new(tx_hashes))
     } else {
-        let results = admit_batch(&batch.txs, &state.chain_id, Some(&state.key_cache));
+        let results = admit_batch_hashed(&batch.txs, &tx_hashes, &state.chain_id, Some(&state.key_cache));
         state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
         let txs: Result<Vec<_>, _> = results.into_iter().collect();
         match txs {

@@ -184,6 +184,26 @@ impl Mempool {
         Ok(())
     }
 
+    /// `Err` if an insert of `sender`'s transaction with `nonce` would be refused now (a
+    /// full pool, or the sender at its limit, and the transaction does not fill the
+    /// sender's gap): lets admission refuse before it spends a signature check. Under
+    /// overload, verifying transactions only to refuse them takes the cores the rest needs.
+    pub fn check_room_for(&self, sender: &Address, nonce: u64) -> Result<(), MempoolError> {
+        let inner = self.lock();
+        let state = inner.senders.get(sender);
+        if state.is_some_and(|s| !s.held.is_empty() && nonce == s.ready_nonce) {
+            return Ok(());
+        }
+        let waiting = inner.waiting();
+        if waiting >= self.capacity {
+            return Err(MempoolError::Full(waiting));
+        }
+        match state {
+            Some(s) if s.pending >= self.per_sender => Err(MempoolError::SenderFull(*sender, s.pending)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn location(&self, hash: &Digest) -> Option<TxLocation> {
         self.lock().known.get(hash).map(|(location, _)| *location)
     }
@@ -497,5 +517,20 @@ mod tests {
         pool.insert(tx(2, 1, 1), 0).unwrap();
         assert_eq!(pool.held(), 0);
         assert_eq!(nonces(&pool), vec![1]);
+    }
+
+    #[test]
+    fn room_for_a_sender_is_known_before_verification() {
+        let pool = Mempool::new(3, 2, WAIT);
+        let (one, two) = (Address([1; 32]), Address([2; 32]));
+        assert_eq!(pool.check_room_for(&one, 0), Ok(()));
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 2), 0).unwrap();
+        assert!(matches!(pool.check_room_for(&one, 3), Err(MempoolError::SenderFull(_, 2))));
+        assert_eq!(pool.check_room_for(&one, 0), Ok(()), "nonce 0 fills the gap");
+        assert_eq!(pool.check_room_for(&two, 0), Ok(()));
+        pool.insert(tx(3, 2, 0), 0).unwrap();
+        assert_eq!(pool.check_room_for(&two, 1), Err(MempoolError::Full(3)));
+        assert_eq!(pool.check_room_for(&one, 0), Ok(()), "a gap filler even into a full pool");
     }
 }

@@ -2,7 +2,7 @@
 //! polling, the resumable block stream, the OpenAPI document and graceful shutdown.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,7 +16,7 @@ use bastion_client::api::{
 };
 use bastion_crypto::{sha256, Digest, PublicKey};
 use bastion_ledger::Address;
-use bastion_node::api::{router, serve, ApiError, NodeApi};
+use bastion_node::api::{router, serve, ApiError, NodeApi, MAX_ADMISSIONS_IN_FLIGHT};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -47,6 +47,9 @@ struct MockState {
     /// Committed right after a `blocks_from` call that found nothing: a block landing just
     /// as an event stream switches from replay to live.
     commit_after_empty_replay: Option<BlockResponse>,
+    /// While it holds `true`, `submit` blocks (counted in `blocked`): admissions in progress.
+    gate: Option<Arc<(Mutex<bool>, Condvar)>>,
+    blocked: usize,
 }
 
 struct MockNode {
@@ -133,6 +136,11 @@ impl NodeApi for MockNode {
     }
 
     fn submit(&self, tx: Bytes) -> Result<Digest, ApiError> {
+        if let Some(gate) = self.with(|s| s.gate.clone()) {
+            self.with(|s| s.blocked += 1);
+            let closed = gate.1.wait_while(gate.0.lock().unwrap(), |closed| *closed).unwrap();
+            drop(closed);
+        }
         if let Some(e) = self.with(|s| s.submit_error.clone().or_else(|| s.refuse.get(&tx).cloned())) {
             return Err(e);
         }
@@ -1352,4 +1360,40 @@ async fn serve_streams_events_over_tcp_and_ends_them_on_shutdown() {
     end.await.expect("event stream not ended by shutdown");
     let result = tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve did not return");
     result.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_admitting_its_limit_of_submissions_answers_the_next_429_at_once() {
+    let node = MockNode::new();
+    let gate = Arc::new((Mutex::new(true), Condvar::new()));
+    node.with(|s| s.gate = Some(gate.clone()));
+    let app = router(node.clone());
+    let body = encode_frames(&three_txs()[..1]);
+    let in_flight: Vec<_> = (0..MAX_ADMISSIONS_IN_FLIGHT)
+        .map(|_| {
+            let (app, body) = (app.clone(), body.clone());
+            tokio::spawn(async move { post(&app, BATCH, "application/octet-stream", body).await })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    while node.with(|s| s.blocked) < MAX_ADMISSIONS_IN_FLIGHT {
+        assert!(started.elapsed() < Duration::from_secs(10), "the submissions never started admitting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // One more, single or batch: refused at once, with Retry-After, not queued.
+    let response = post(&app, BATCH, "application/octet-stream", body.clone()).await;
+    assert_eq!(response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()), Some("1"));
+    let error = assert_error(response, StatusCode::TOO_MANY_REQUESTS, "mempool_full").await;
+    assert!(error["message"].as_str().unwrap().contains("busy"), "{error}");
+    let single = post_json(&app, "/v1/transactions", serde_json::json!({ "tx": "00" })).await;
+    assert_error(single, StatusCode::TOO_MANY_REQUESTS, "mempool_full").await;
+
+    *gate.0.lock().unwrap() = false;
+    gate.1.notify_all();
+    for admission in in_flight {
+        let (status, _, answer) = batch_answer(admission.await.unwrap()).await;
+        assert_eq!((status, answer.accepted), (StatusCode::OK, 1));
+    }
+    let (status, _, answer) = batch_answer(post(&app, BATCH, "application/octet-stream", body).await).await;
+    assert_eq!((status, answer.accepted), (StatusCode::OK, 1), "the permits came back");
 }

@@ -29,15 +29,27 @@ use tokio::sync::watch;
 pub use error::HttpError;
 pub use service::{ApiError, NodeApi};
 
-/// What every handler gets: the node, and the server's shutdown signal.
+/// Submissions (single or batch) being admitted at once, at most. Beyond that the node is
+/// overloaded: a submission is answered 429 with `Retry-After` at once, instead of waiting
+/// in line for seconds (and timing out at the client, which cannot tell whether it was
+/// admitted).
+pub const MAX_ADMISSIONS_IN_FLIGHT: usize = 16;
+
+/// What every handler gets: the node, the server's shutdown signal, and the permits of
+/// submissions being admitted.
 pub struct ApiState<S> {
     pub node: Arc<S>,
     pub shutdown: Shutdown,
+    pub admissions: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Clone for ApiState<S> {
     fn clone(&self) -> Self {
-        ApiState { node: Arc::clone(&self.node), shutdown: self.shutdown.clone() }
+        ApiState {
+            node: Arc::clone(&self.node),
+            shutdown: self.shutdown.clone(),
+            admissions: Arc::clone(&self.admissions),
+        }
     }
 }
 
@@ -84,7 +96,11 @@ fn router_with_shutdown<S: NodeApi>(node: Arc<S>, shutdown: Shutdown) -> Router 
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(axum::middleware::map_response(error::ensure_json_errors))
-        .with_state(ApiState { node, shutdown })
+        .with_state(ApiState {
+            node,
+            shutdown,
+            admissions: Arc::new(tokio::sync::Semaphore::new(MAX_ADMISSIONS_IN_FLIGHT)),
+        })
 }
 
 async fn openapi_reply(document: Result<Bytes, String>) -> Response {

@@ -8,6 +8,7 @@
 //! request (signatures checked as one batch) and answers one outcome per transaction; the
 //! request itself fails only if its body is unreadable or the node is not ready (503).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -82,7 +83,11 @@ pub async fn submit<S: NodeApi>(
             Bytes::from(raw)
         }
     };
-    let hash = node.submit(tx)?;
+    let hash = {
+        // Held for the admission only, not while waiting for the commit.
+        let _permit = admission_permit(&state)?;
+        node.submit(tx)?
+    };
     let answer = match wait {
         None => known_or_received(node.as_ref(), hash),
         Some(timeout) => wait_for_final(&state, hash, timeout).await,
@@ -123,10 +128,14 @@ pub async fn submit_batch<S: NodeApi>(
             txs
         }
     };
+    let permit = admission_permit(&state)?;
     let node = state.node.clone();
-    let verdicts = tokio::task::spawn_blocking(move || node.submit_many(txs))
-        .await
-        .map_err(|e| HttpError::from(super::ApiError::Internal(format!("batch admission failed: {e}"))))?;
+    let verdicts = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        node.submit_many(txs)
+    })
+    .await
+    .map_err(|e| HttpError::from(super::ApiError::Internal(format!("batch admission failed: {e}"))))?;
     // A node that cannot admit anything (starting, catching up, halted) says so as a whole.
     if let Some(Err(e @ super::ApiError::NotReady(_))) = verdicts.first() {
         if verdicts.iter().all(|v| matches!(v, Err(super::ApiError::NotReady(_)))) {
@@ -151,6 +160,17 @@ pub async fn submit_batch<S: NodeApi>(
         response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
     }
     Ok(response)
+}
+
+/// A permit to admit one submission, or 429 if [`super::MAX_ADMISSIONS_IN_FLIGHT`] are
+/// being admitted already.
+fn admission_permit<S>(state: &ApiState<S>) -> Result<tokio::sync::OwnedSemaphorePermit, HttpError> {
+    Arc::clone(&state.admissions).try_acquire_owned().map_err(|_| {
+        HttpError::from(super::ApiError::MempoolFull(format!(
+            "node busy: {} submissions are being admitted; try again shortly",
+            super::MAX_ADMISSIONS_IN_FLIGHT
+        )))
+    })
 }
 
 /// What the node knows about a transaction it just admitted; `received` if nothing yet.

@@ -6,9 +6,12 @@
 //! to the same one, so its nonces arrive in order), with at most `--concurrency` requests in
 //! flight. Every [`TICK`] the transactions that fell due go out, up to `--batch` per request
 //! (`POST /v1/transactions/batch`; `--batch 1` posts them one by one); latency counts from
-//! the request's first send. A transaction answered 429 (mempool full) is sent again after
-//! [`RETRY_DELAY`], ahead of anything newer for its validator: dropping it would leave a
-//! nonce gap that dooms its sender's later transactions. It counts as `backpressured`, and
+//! the request's first send. A transaction answered 429 (mempool full, node busy), a 5xx or
+//! nothing (timeout: resubmitting is idempotent) is sent again,
+//! ahead of anything newer for its validator, after [`RETRY_DELAY`] doubled on each refusal
+//! up to [`MAX_RETRY_DELAY`] (a client that retried at once would only add load to an
+//! overloaded node): dropping it would leave a nonce gap that dooms its sender's later
+//! transactions. It counts as `backpressured`, and
 //! as `rejected` if the window closes before it is admitted.
 //! One validator's event stream tells when each transaction committed, and whether its
 //! receipt says it executed (`committed`) or was rejected in the block (`rejected_in_block`,
@@ -55,8 +58,10 @@ const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const ROUND_TIMEOUTS_METRIC: &str = "bastion_round_timeouts_total";
 /// How often the transactions that fell due are sent.
 pub const TICK: Duration = Duration::from_millis(5);
-/// How long a transaction answered 429 waits before it is sent again.
+/// How long a transaction answered 429 waits before it is sent again the first time...
 pub const RETRY_DELAY: Duration = Duration::from_millis(100);
+/// ... doubling on each further 429, up to this.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_millis(1_600);
 
 pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
@@ -101,7 +106,8 @@ struct Record {
     submitted_ns: Vec<AtomicU64>,
     committed_ns: Vec<AtomicU64>,
     rejected_in_block: Vec<AtomicBool>,
-    backpressured: Vec<AtomicBool>,
+    /// 429 answers so far.
+    refusals: Vec<AtomicU8>,
     accepted: AtomicUsize,
     /// Transactions with a final answer (admitted, refused, or given up after 429s).
     settled: AtomicUsize,
@@ -143,7 +149,7 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
         submitted_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         committed_ns: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         rejected_in_block: (0..txs.len()).map(|_| AtomicBool::new(false)).collect(),
-        backpressured: (0..txs.len()).map(|_| AtomicBool::new(false)).collect(),
+        refusals: (0..txs.len()).map(|_| AtomicU8::new(0)).collect(),
         accepted: AtomicUsize::new(0),
         settled: AtomicUsize::new(0),
         in_block: AtomicUsize::new(0),
@@ -267,7 +273,7 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
             submitted_at: since_start(record.submitted_ns[i].load(Ordering::Relaxed)),
             committed_at: since_start(record.committed_ns[i].load(Ordering::Relaxed)),
             rejected_in_block: record.rejected_in_block[i].load(Ordering::Relaxed),
-            backpressured: record.backpressured[i].load(Ordering::Relaxed),
+            backpressured: record.refusals[i].load(Ordering::Relaxed) > 0,
         })
         .collect();
     Ok(summarize(&samples, round_timeouts))
@@ -302,14 +308,15 @@ async fn send(client: &Client, chunk: Vec<(usize, Prepared)>, record: &Record, s
             Err(e) => vec![refusal(e.status()); chunk.len()],
         }
     };
-    let retry_at = Instant::now() + RETRY_DELAY;
+    let answered = Instant::now();
     let mut settled = 0;
     for (k, (i, tx)) in chunk.into_iter().enumerate() {
         // A short answer (a server bug) leaves the rest failed, never silently accepted.
         let outcome = outcomes.get(k).copied().unwrap_or(Outcome::Failed);
         if outcome == Outcome::Rejected {
-            record.backpressured[i].store(true, Ordering::Relaxed);
-            record.retries().push((retry_at, (i, tx)));
+            let refusals = record.refusals[i].fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            let delay = RETRY_DELAY.saturating_mul(1 << (refusals - 1).min(8)).min(MAX_RETRY_DELAY);
+            record.retries().push((answered + delay, (i, tx)));
             continue;
         }
         if outcome == Outcome::Accepted {
@@ -321,12 +328,13 @@ async fn send(client: &Client, chunk: Vec<(usize, Prepared)>, record: &Record, s
     record.settled.fetch_add(settled, Ordering::Relaxed);
 }
 
-/// A refused or failed request: `rejected` for 429 (mempool full), else an error.
+/// A refused or failed request: `rejected` (to be sent again) for 429 (mempool full or
+/// node busy), a 5xx (e.g. 503, not ready) or no answer at all (timeout, connection lost:
+/// sending again is safe, a transaction already admitted keeps its hash); else an error.
 fn refusal(status: Option<u16>) -> Outcome {
-    if status == Some(429) {
-        Outcome::Rejected
-    } else {
-        Outcome::Failed
+    match status {
+        None | Some(429) | Some(500..) => Outcome::Rejected,
+        Some(_) => Outcome::Failed,
     }
 }
 
@@ -478,7 +486,7 @@ fn print(ctx: &Context, report: &Report) {
         report.submitted, report.accepted, report.committed, report.rejected_in_block, report.lost
     );
     println!(
-        "answered 429 {} (sent again)  never admitted {}  errors {}",
+        "answered 429, 5xx or nothing {} (sent again)  never admitted {}  errors {}",
         report.backpressured, report.rejected, report.errors
     );
     match report.round_timeouts {

@@ -14,9 +14,10 @@ pub enum Outcome {
     InFlight,
     /// The node admitted it.
     Accepted,
-    /// Answered 429 (mempool full) until the submission window closed: never admitted.
+    /// Answered 429 (or a 5xx, or nothing) until the submission window closed: never
+    /// admitted.
     Rejected,
-    /// Any other refusal or a transport error.
+    /// Any other refusal (a 4xx other than 429).
     Failed,
 }
 
@@ -31,7 +32,7 @@ pub struct Sample {
     /// Its receipt in that block says `rejected` (e.g. "bad nonce"): it is in the chain but
     /// did not execute, so it counts apart from the committed ones.
     pub rejected_in_block: bool,
-    /// Answered 429 at least once (then sent again).
+    /// Answered 429, a 5xx or nothing at least once (then sent again).
     pub backpressured: bool,
 }
 
@@ -54,10 +55,10 @@ pub struct Report {
     pub committed: u64,
     /// In a committed block with a `rejected` receipt (not executed, e.g. "bad nonce").
     pub rejected_in_block: u64,
-    /// Answered 429 (mempool full) at least once; each is sent again until admitted or
-    /// the submission window closes.
+    /// Answered 429 (mempool full, node busy), a 5xx or nothing (timeout) at least once;
+    /// each is sent again until admitted or the submission window closes.
     pub backpressured: u64,
-    /// Never admitted: still answered 429 when the submission window closed.
+    /// Never admitted: still refused so when the submission window closed.
     pub rejected: u64,
     /// Other refusals and transport errors.
     pub errors: u64,
