@@ -1380,7 +1380,7 @@ async fn a_node_admitting_its_limit_of_submissions_answers_the_next_429_at_once(
         assert!(started.elapsed() < Duration::from_secs(10), "the submissions never started admitting");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // One more, single or batch: refused at once, with Retry-After, not queued.
+    // One more, single or batch: refused after a short wait for a turn, with Retry-After.
     let response = post(&app, BATCH, "application/octet-stream", body.clone()).await;
     assert_eq!(response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()), Some("1"));
     let error = assert_error(response, StatusCode::TOO_MANY_REQUESTS, "mempool_full").await;

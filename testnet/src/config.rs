@@ -101,7 +101,7 @@ impl Default for MempoolSettings {
             batch_max_bytes: 512 * 1024,
             batch_delay_ms: 20,
             max_tx_bytes: 256 * 1024,
-            gap_wait_ms: 10_000,
+            gap_wait_ms: 30_000,
         }
     }
 }

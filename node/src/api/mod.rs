@@ -29,11 +29,13 @@ use tokio::sync::watch;
 pub use error::HttpError;
 pub use service::{ApiError, NodeApi};
 
-/// Submissions (single or batch) being admitted at once, at most. Beyond that the node is
-/// overloaded: a submission is answered 429 with `Retry-After` at once, instead of waiting
-/// in line for seconds (and timing out at the client, which cannot tell whether it was
-/// admitted).
+/// Submissions (single or batch) being admitted at once, at most. One more waits for a
+/// turn at most [`ADMISSION_WAIT`], then is answered 429 with `Retry-After`, instead of
+/// waiting in line for seconds (and timing out at the client, which then cannot tell
+/// whether it was admitted).
 pub const MAX_ADMISSIONS_IN_FLIGHT: usize = 16;
+/// How long a submission waits for one of the [`MAX_ADMISSIONS_IN_FLIGHT`] turns.
+pub const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What every handler gets: the node, the server's shutdown signal, and the permits of
 /// submissions being admitted.

@@ -85,7 +85,7 @@ pub async fn submit<S: NodeApi>(
     };
     let hash = {
         // Held for the admission only, not while waiting for the commit.
-        let _permit = admission_permit(&state)?;
+        let _permit = admission_permit(&state).await?;
         node.submit(tx)?
     };
     let answer = match wait {
@@ -128,7 +128,7 @@ pub async fn submit_batch<S: NodeApi>(
             txs
         }
     };
-    let permit = admission_permit(&state)?;
+    let permit = admission_permit(&state).await?;
     let node = state.node.clone();
     let verdicts = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -162,15 +162,17 @@ pub async fn submit_batch<S: NodeApi>(
     Ok(response)
 }
 
-/// A permit to admit one submission, or 429 if [`super::MAX_ADMISSIONS_IN_FLIGHT`] are
-/// being admitted already.
-fn admission_permit<S>(state: &ApiState<S>) -> Result<tokio::sync::OwnedSemaphorePermit, HttpError> {
-    Arc::clone(&state.admissions).try_acquire_owned().map_err(|_| {
-        HttpError::from(super::ApiError::MempoolFull(format!(
+/// A turn to admit one submission, or 429 if [`super::MAX_ADMISSIONS_IN_FLIGHT`] others
+/// are being admitted and none finishes within [`super::ADMISSION_WAIT`].
+async fn admission_permit<S>(state: &ApiState<S>) -> Result<tokio::sync::OwnedSemaphorePermit, HttpError> {
+    let turn = Arc::clone(&state.admissions).acquire_owned();
+    match tokio::time::timeout(super::ADMISSION_WAIT, turn).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(HttpError::from(super::ApiError::MempoolFull(format!(
             "node busy: {} submissions are being admitted; try again shortly",
             super::MAX_ADMISSIONS_IN_FLIGHT
-        )))
-    })
+        )))),
+    }
 }
 
 /// What the node knows about a transaction it just admitted; `received` if nothing yet.
