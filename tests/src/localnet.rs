@@ -2,11 +2,12 @@
 //! processes, kill and restart them, and talk to their HTTP APIs.
 //!
 //! Everything a test starts is killed when the [`LocalNet`] is dropped (by PID: only the
-//! processes it spawned). Ports are picked by binding port 0, so several nets (and several
-//! test binaries) can run at once.
+//! processes it spawned). Ports come from `bastion_testnet::ports` (below the ephemeral
+//! range, each bound once to check it is free), so several nets (and several test binaries)
+//! can run at once.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,12 +52,14 @@ pub fn node_binary() -> PathBuf {
     dir.join("bastion-node")
 }
 
+/// A free TCP port below the ephemeral range, so no outgoing connection takes it before
+/// the validator binds it (and again after a restart).
 fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free TCP port")
+    bastion_testnet::ports::allocate_tcp().expect("free TCP port")
 }
 
 fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free UDP port")
+    bastion_testnet::ports::allocate_udp().expect("free UDP port")
 }
 
 impl LocalNet {
