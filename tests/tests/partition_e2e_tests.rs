@@ -128,6 +128,7 @@ fn transfers_commit_with_wan_latency_and_loss() {
         ),
     ];
     let mut nonce = 0;
+    let mut last_hash = String::new();
     for (name, rules) in phases {
         net.set_faults(rules);
         let start_height = height(&net, 0);
@@ -140,6 +141,7 @@ fn transfers_commit_with_wan_latency_and_loss() {
             let (status, latency) = wait_final(&net, k % 4, &hash, sent);
             assert_eq!(status, "committed_ok", "{name}");
             latencies.push(latency);
+            last_hash = hash;
         }
         assert!(
             net.wait_height(&[0, 1, 2, 3], start_height + 3, LIMIT),
@@ -157,9 +159,11 @@ fn transfers_commit_with_wan_latency_and_loss() {
         );
     }
     println!("relay: {}", net.relay_stats().unwrap_or_default());
-    let last = height(&net, 0);
-    assert!(net.wait_height(&[0, 1, 2, 3], last, LIMIT), "a validator fell behind");
+    // The last transfer was confirmed by one validator; each of the others executes it
+    // when it catches up (it holds the sender's highest nonce, so all before it too).
     for i in 0..4 {
+        let (status, _) = wait_final(&net, i, &last_hash, Instant::now());
+        assert_eq!(status, "committed_ok", "validator {i} fell behind");
         assert_eq!(balance(&net, i, &recipient), nonce, "validator {i} sees another balance");
     }
 }
