@@ -59,8 +59,19 @@ struct SenderState {
     next_nonce: u64,
     /// The nonce the next queued transaction of this sender should have.
     ready_nonce: u64,
-    /// Transactions ahead of `ready_nonce`, by nonce (then hash), with when each was held.
-    held: BTreeMap<(u64, Digest), (PoolTx, Instant)>,
+    /// Transactions ahead of `ready_nonce`, by nonce (then hash).
+    held: BTreeMap<(u64, Digest), PoolTx>,
+    /// Since when transactions are held without any being released (`None`: none held).
+    gap_since: Option<Instant>,
+}
+
+impl SenderState {
+    /// Whether a transaction with `nonce` would release held ones, `ready` being the
+    /// sender's next batchable nonce: it is that nonce, and the lowest held one follows it.
+    fn releases_held(&self, nonce: u64, ready: u64) -> bool {
+        nonce == ready
+            && self.held.first_key_value().is_some_and(|((held, _), _)| *held <= nonce.saturating_add(1))
+    }
 }
 
 #[derive(Default)]
@@ -90,9 +101,14 @@ impl Inner {
             if entry.key().0 > state.ready_nonce {
                 break;
             }
-            let (tx, _) = entry.remove();
+            let tx = entry.remove();
             state.ready_nonce = state.ready_nonce.max(tx.nonce.saturating_add(1));
             released.push(tx);
+        }
+        if state.held.is_empty() {
+            state.gap_since = None;
+        } else if !released.is_empty() {
+            state.gap_since = Some(Instant::now());
         }
         self.held -= released.len();
         self.queue.extend(released);
@@ -110,6 +126,9 @@ pub struct Mempool {
     gap_wait: Duration,
     /// Bound on transactions tracked in batches that have not executed yet.
     max_tracked: usize,
+    /// Most transactions held for nonce gaps, across senders: three quarters of `capacity`,
+    /// so a quarter of the pool is always there for transactions that can be batched now.
+    max_held: usize,
 }
 
 impl Mempool {
@@ -120,6 +139,7 @@ impl Mempool {
             per_sender: per_sender.max(1),
             gap_wait,
             max_tracked: capacity.max(1) * 8,
+            max_held: (capacity - capacity / 4).max(1),
         }
     }
 
@@ -131,9 +151,11 @@ impl Mempool {
     /// it was already known (not an error). It is queued for batching, or held while a
     /// lower nonce of its sender is missing here.
     ///
-    /// The transaction that fills a sender's gap is admitted even into a full pool or past
-    /// the sender's limit: refusing it would leave the held ones to be rejected. That
-    /// exceeds a bound by at most one transaction per sender with held ones.
+    /// The transaction that fills a sender's gap (it is the next nonce, and the lowest held
+    /// one follows it) is admitted even into a full pool or past the sender's limit:
+    /// refusing it would leave the held ones to be rejected. Each such admission releases
+    /// at least one held transaction, so the bounds are exceeded by at most what is held,
+    /// which obeyed them when it came. At most three quarters of `capacity` is held at once.
     pub fn insert(&self, tx: PoolTx, account_nonce: u64) -> Result<bool, MempoolError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -142,12 +164,15 @@ impl Mempool {
         }
         let address = tx.sender;
         let account_nonce = account_nonce.max(inner.executed_nonces.get(&address).copied().unwrap_or(0));
-        let fills_gap = inner
-            .senders
-            .get(&address)
-            .is_some_and(|s| !s.held.is_empty() && tx.nonce == s.ready_nonce.max(account_nonce));
+        let ready = inner.senders.get(&address).map_or(account_nonce, |s| s.ready_nonce.max(account_nonce));
+        let fills_gap = inner.senders.get(&address).is_some_and(|s| s.releases_held(tx.nonce, ready));
         let waiting = inner.waiting();
         if waiting >= self.capacity && !fills_gap {
+            return Err(MempoolError::Full(waiting));
+        }
+        if tx.nonce > ready && inner.held >= self.max_held {
+            // Held transactions pin capacity until their gap fills or times out: they get
+            // a share of the pool, so far-ahead nonces cannot crowd out batchable ones.
             return Err(MempoolError::Full(waiting));
         }
         let sender = inner
@@ -162,7 +187,8 @@ impl Mempool {
         sender.ready_nonce = sender.ready_nonce.max(account_nonce);
         inner.known.insert(tx.hash, (TxLocation::Queued, address));
         if tx.nonce > sender.ready_nonce {
-            sender.held.insert((tx.nonce, tx.hash), (tx, Instant::now()));
+            sender.gap_since.get_or_insert_with(Instant::now);
+            sender.held.insert((tx.nonce, tx.hash), tx);
             inner.held += 1;
         } else {
             if tx.nonce == sender.ready_nonce {
@@ -191,7 +217,7 @@ impl Mempool {
     pub fn check_room_for(&self, sender: &Address, nonce: u64) -> Result<(), MempoolError> {
         let inner = self.lock();
         let state = inner.senders.get(sender);
-        if state.is_some_and(|s| !s.held.is_empty() && nonce == s.ready_nonce) {
+        if state.is_some_and(|s| s.releases_held(nonce, s.ready_nonce)) {
             return Ok(());
         }
         let waiting = inner.waiting();
@@ -240,9 +266,8 @@ impl Mempool {
         taken
     }
 
-    /// Queues, in nonce order, the held transactions of every sender whose gap has been
-    /// open longer than the gap wait at `now` (a held transaction arriving or being
-    /// released restarts its sender's wait only if it is the oldest). Returns how many.
+    /// Queues, in nonce order, the held transactions of every sender that has held some
+    /// without releasing any for the gap wait, at `now`. Returns how many.
     pub fn release_overdue(&self, now: Instant) -> usize {
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -251,12 +276,11 @@ impl Mempool {
         }
         let mut released = 0;
         for state in inner.senders.values_mut() {
-            let overdue =
-                state.held.values().any(|(_, since)| now.saturating_duration_since(*since) >= self.gap_wait);
-            if !overdue {
+            if state.gap_since.is_none_or(|since| now.saturating_duration_since(since) < self.gap_wait) {
                 continue;
             }
-            for (_, (tx, _)) in std::mem::take(&mut state.held) {
+            state.gap_since = None;
+            for tx in std::mem::take(&mut state.held).into_values() {
                 state.ready_nonce = state.ready_nonce.max(tx.nonce.saturating_add(1));
                 inner.queue.push_back(tx);
                 released += 1;
@@ -318,11 +342,14 @@ fn forget(inner: &mut Inner, hash: &Digest) {
     let Some((location, sender)) = inner.known.remove(hash) else { return };
     let Some(state) = inner.senders.get_mut(&sender) else { return };
     if location == TxLocation::Queued {
-        let held = state.held.iter().find(|(_, (tx, _))| tx.hash == *hash).map(|(key, _)| *key);
+        let held = state.held.iter().find(|(_, tx)| tx.hash == *hash).map(|(key, _)| *key);
         match held {
             Some(key) => {
                 state.held.remove(&key);
                 inner.held -= 1;
+                if state.held.is_empty() {
+                    state.gap_since = None;
+                }
             }
             None => inner.queue.retain(|tx| tx.hash != *hash),
         }
@@ -532,5 +559,45 @@ mod tests {
         pool.insert(tx(3, 2, 0), 0).unwrap();
         assert_eq!(pool.check_room_for(&two, 1), Err(MempoolError::Full(3)));
         assert_eq!(pool.check_room_for(&one, 0), Ok(()), "a gap filler even into a full pool");
+    }
+
+    #[test]
+    fn releasing_part_of_a_gap_restarts_the_wait() {
+        let pool = Mempool::new(10, 10, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(3, 1, 3), 0).unwrap();
+        let first_held = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        pool.insert(tx(2, 1, 0), 0).unwrap();
+        assert_eq!(nonces(&pool), vec![0, 1], "nonce 3 still waits for 2");
+        assert_eq!(pool.release_overdue(first_held + WAIT + Duration::from_millis(10)), 0);
+        assert_eq!(pool.release_overdue(Instant::now() + WAIT), 1);
+        assert_eq!(nonces(&pool), vec![3]);
+    }
+
+    #[test]
+    fn only_a_transaction_that_releases_held_ones_passes_a_full_pool() {
+        // Nonce 100 is held far ahead; nonces 0, 1, 2... do not release it, so they get no
+        // exemption from the bounds.
+        let pool = Mempool::new(4, 10, WAIT);
+        pool.insert(tx(1, 1, 100), 0).unwrap();
+        for i in 0..3 {
+            pool.insert(tx(2 + i, 2, u64::from(i)), 0).unwrap();
+        }
+        assert_eq!(pool.insert(tx(9, 1, 0), 0), Err(MempoolError::Full(4)));
+        assert_eq!(pool.check_room_for(&Address([1; 32]), 0), Err(MempoolError::Full(4)));
+    }
+
+    #[test]
+    fn held_transactions_take_at_most_three_quarters_of_the_pool() {
+        let pool = Mempool::new(8, 10, WAIT);
+        for i in 0..6 {
+            pool.insert(tx(i, 1, 10 + u64::from(i)), 0).unwrap();
+        }
+        assert_eq!(pool.held(), 6);
+        assert_eq!(pool.insert(tx(20, 2, 5), 0), Err(MempoolError::Full(6)), "another gap is refused");
+        assert_eq!(pool.insert(tx(21, 2, 0), 0), Ok(true), "a batchable transaction still fits");
+        assert_eq!(pool.insert(tx(22, 3, 0), 0), Ok(true));
+        assert_eq!(pool.insert(tx(23, 4, 0), 0), Err(MempoolError::Full(8)));
     }
 }
