@@ -230,6 +230,10 @@ async fn bench(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     if next < total as usize {
         eprintln!("warning: the submission window closed with {} transactions unsent", total as usize - next);
     }
+    // Let the requests in flight answer first: one refused now joins the retries given up
+    // below instead of staying "in flight" until the straggler wait runs out.
+    let all_permits = u32::try_from(args.concurrency).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(STRAGGLER_WAIT, semaphore.acquire_many(all_permits)).await;
     let given_up: Vec<usize> = record.retries().drain(..).map(|(_, (i, _))| i).collect();
     if !given_up.is_empty() {
         eprintln!("warning: {} transactions were still answered 429 when the window closed", given_up.len());
