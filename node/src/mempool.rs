@@ -66,11 +66,12 @@ struct SenderState {
 }
 
 impl SenderState {
-    /// Whether a transaction with `nonce` would release held ones, `ready` being the
-    /// sender's next batchable nonce: it is that nonce, and the lowest held one follows it.
-    fn releases_held(&self, nonce: u64, ready: u64) -> bool {
+    /// Whether a transaction with `nonce` fills this sender's gap, `ready` being its next
+    /// batchable nonce: it is that nonce, and a held one is within `window` nonces of it
+    /// (the sender's limit: nonces further ahead cannot be pending with everything between).
+    fn fills_gap(&self, nonce: u64, ready: u64, window: usize) -> bool {
         nonce == ready
-            && self.held.first_key_value().is_some_and(|((held, _), _)| *held <= nonce.saturating_add(1))
+            && self.held.first_key_value().is_some_and(|((held, _), _)| *held - nonce <= window as u64)
     }
 }
 
@@ -147,15 +148,20 @@ impl Mempool {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The hard bound for transactions that fill a gap: a quarter above `capacity`.
+    fn filler_capacity(&self) -> usize {
+        self.capacity + (self.capacity / 4).max(1)
+    }
+
     /// Adds a transaction whose sender's executed nonce is `account_nonce`; `Ok(false)` if
     /// it was already known (not an error). It is queued for batching, or held while a
     /// lower nonce of its sender is missing here.
     ///
-    /// The transaction that fills a sender's gap (it is the next nonce, and the lowest held
-    /// one follows it) is admitted even into a full pool or past the sender's limit:
-    /// refusing it would leave the held ones to be rejected. Each such admission releases
-    /// at least one held transaction, so the bounds are exceeded by at most what is held,
-    /// which obeyed them when it came. At most three quarters of `capacity` is held at once.
+    /// A transaction that fills a sender's gap (it is the next nonce, and a held one is
+    /// within the sender's limit ahead of it) is admitted even into a full pool or past the
+    /// sender's limit: refusing it would leave the held ones to be rejected. Such fillers
+    /// stop at hard bounds a quarter above `capacity` and at twice the sender's limit.
+    /// At most three quarters of `capacity` is held at once.
     pub fn insert(&self, tx: PoolTx, account_nonce: u64) -> Result<bool, MempoolError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -165,8 +171,12 @@ impl Mempool {
         let address = tx.sender;
         let account_nonce = account_nonce.max(inner.executed_nonces.get(&address).copied().unwrap_or(0));
         let ready = inner.senders.get(&address).map_or(account_nonce, |s| s.ready_nonce.max(account_nonce));
-        let fills_gap = inner.senders.get(&address).is_some_and(|s| s.releases_held(tx.nonce, ready));
         let waiting = inner.waiting();
+        let fills_gap = inner.senders.get(&address).is_some_and(|s| {
+            s.fills_gap(tx.nonce, ready, self.per_sender)
+                && waiting < self.filler_capacity()
+                && s.pending < self.per_sender * 2
+        });
         if waiting >= self.capacity && !fills_gap {
             return Err(MempoolError::Full(waiting));
         }
@@ -217,10 +227,14 @@ impl Mempool {
     pub fn check_room_for(&self, sender: &Address, nonce: u64) -> Result<(), MempoolError> {
         let inner = self.lock();
         let state = inner.senders.get(sender);
-        if state.is_some_and(|s| s.releases_held(nonce, s.ready_nonce)) {
+        let waiting = inner.waiting();
+        if state.is_some_and(|s| {
+            s.fills_gap(nonce, s.ready_nonce, self.per_sender)
+                && waiting < self.filler_capacity()
+                && s.pending < self.per_sender * 2
+        }) {
             return Ok(());
         }
-        let waiting = inner.waiting();
         if waiting >= self.capacity {
             return Err(MempoolError::Full(waiting));
         }
@@ -576,16 +590,22 @@ mod tests {
     }
 
     #[test]
-    fn only_a_transaction_that_releases_held_ones_passes_a_full_pool() {
-        // Nonce 100 is held far ahead; nonces 0, 1, 2... do not release it, so they get no
-        // exemption from the bounds.
+    fn fillers_pass_a_full_pool_only_within_hard_bounds() {
+        // Nonce 100 is held beyond the sender's limit of 10: nonces 0, 1, 2... cannot fill
+        // that gap, so they get no exemption.
         let pool = Mempool::new(4, 10, WAIT);
         pool.insert(tx(1, 1, 100), 0).unwrap();
-        for i in 0..3 {
-            pool.insert(tx(2 + i, 2, u64::from(i)), 0).unwrap();
+        pool.insert(tx(2, 5, 5), 0).unwrap();
+        for i in 0..2 {
+            pool.insert(tx(3 + i, 2, u64::from(i)), 0).unwrap();
         }
         assert_eq!(pool.insert(tx(9, 1, 0), 0), Err(MempoolError::Full(4)));
         assert_eq!(pool.check_room_for(&Address([1; 32]), 0), Err(MempoolError::Full(4)));
+        // Nonce 5 of sender 5 is within reach: 0..4 fill its gap, up to 5 waiting (4 + 1).
+        assert_eq!(pool.check_room_for(&Address([5; 32]), 0), Ok(()));
+        assert_eq!(pool.insert(tx(10, 5, 0), 0), Ok(true));
+        assert_eq!(pool.insert(tx(11, 5, 1), 0), Err(MempoolError::Full(5)), "the hard bound");
+        assert_eq!(pool.check_room_for(&Address([5; 32]), 1), Err(MempoolError::Full(5)));
     }
 
     #[test]
