@@ -71,7 +71,10 @@ impl SenderState {
     /// (the sender's limit: nonces further ahead cannot be pending with everything between).
     fn fills_gap(&self, nonce: u64, ready: u64, window: usize) -> bool {
         nonce == ready
-            && self.held.first_key_value().is_some_and(|((held, _), _)| *held - nonce <= window as u64)
+            && self
+                .held
+                .first_key_value()
+                .is_some_and(|((held, _), _)| held.saturating_sub(nonce) <= window as u64)
     }
 }
 
@@ -148,9 +151,13 @@ impl Mempool {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The hard bound for transactions that fill a gap: a quarter above `capacity`.
-    fn filler_capacity(&self) -> usize {
-        self.capacity + (self.capacity / 4).max(1)
+    /// Whether `state`'s transaction with `nonce` fills its gap and may pass the bounds,
+    /// with `waiting` transactions in the pool: fillers stop a quarter above `capacity` and
+    /// at twice the sender's limit.
+    fn admits_filler(&self, state: &SenderState, nonce: u64, ready: u64, waiting: usize) -> bool {
+        state.fills_gap(nonce, ready, self.per_sender)
+            && waiting < self.capacity + (self.capacity / 4).max(1)
+            && state.pending < self.per_sender * 2
     }
 
     /// Adds a transaction whose sender's executed nonce is `account_nonce`; `Ok(false)` if
@@ -172,11 +179,8 @@ impl Mempool {
         let account_nonce = account_nonce.max(inner.executed_nonces.get(&address).copied().unwrap_or(0));
         let ready = inner.senders.get(&address).map_or(account_nonce, |s| s.ready_nonce.max(account_nonce));
         let waiting = inner.waiting();
-        let fills_gap = inner.senders.get(&address).is_some_and(|s| {
-            s.fills_gap(tx.nonce, ready, self.per_sender)
-                && waiting < self.filler_capacity()
-                && s.pending < self.per_sender * 2
-        });
+        let fills_gap =
+            inner.senders.get(&address).is_some_and(|s| self.admits_filler(s, tx.nonce, ready, waiting));
         if waiting >= self.capacity && !fills_gap {
             return Err(MempoolError::Full(waiting));
         }
@@ -228,11 +232,7 @@ impl Mempool {
         let inner = self.lock();
         let state = inner.senders.get(sender);
         let waiting = inner.waiting();
-        if state.is_some_and(|s| {
-            s.fills_gap(nonce, s.ready_nonce, self.per_sender)
-                && waiting < self.filler_capacity()
-                && s.pending < self.per_sender * 2
-        }) {
+        if state.is_some_and(|s| self.admits_filler(s, nonce, s.ready_nonce, waiting)) {
             return Ok(());
         }
         if waiting >= self.capacity {
