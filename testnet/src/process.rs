@@ -93,17 +93,32 @@ pub fn spawn_node_with(
         .append(true)
         .open(log)
         .map_err(TestnetError::io("cannot open", log))?;
-    let err = out.try_clone().map_err(TestnetError::io("cannot open", log))?;
-    Command::new(binary)
-        .arg("--config")
-        .arg(validator_dir)
-        .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|source| TestnetError::Spawn { index, binary: binary.to_path_buf(), source })
+    let mut command = Command::new(binary);
+    command.arg("--config").arg(validator_dir).args(extra_args).stdin(Stdio::null()).process_group(0);
+    // A binary written a moment ago (a build, a copy, a test's script) can still be open for
+    // writing in a child some other thread forked before the writer closed it; until that child
+    // execs, the kernel refuses to run the file with "Text file busy". That clears by itself.
+    let mut backoff = Duration::from_millis(5);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let err = out.try_clone().map_err(TestnetError::io("cannot open", log))?;
+        let stdout = out.try_clone().map_err(TestnetError::io("cannot open", log))?;
+        match command.stdout(stdout).stderr(err).spawn() {
+            Err(source)
+                if source.kind() == std::io::ErrorKind::ExecutableFileBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+            }
+            result => {
+                return result.map_err(|source| TestnetError::Spawn {
+                    index,
+                    binary: binary.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
 }
 
 /// Whether `pid` is a live process (zombies count as dead).
