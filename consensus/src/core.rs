@@ -7,7 +7,7 @@
 //! it. Blocks handed out in [`Action::PersistBlock`] should be stored so that
 //! [`Core::recover`] can rebuild the tree after a crash.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use bastion_crypto::{verify, Digest, KeyPair};
 
@@ -114,6 +114,11 @@ pub struct Core {
     /// Batches held locally and not yet committed, in arrival order.
     queue: VecDeque<Digest>,
     available: BTreeSet<Digest>,
+    /// Batches ordered by recent commits (bounded, oldest forgotten first). A batch can be
+    /// announced again after its commit (a late copy, a fetch answered twice): it must not
+    /// be queued and ordered a second time, which would make every validator load and check
+    /// it again for nothing.
+    committed_payload: BoundedSet,
     /// A proposal of the current round waiting for its payload.
     waiting_for_payload: Option<Block>,
     /// Blocks we asked peers for, with the round in which we last asked.
@@ -128,6 +133,36 @@ pub struct Core {
 }
 
 const MAX_REFUSALS_KEPT: usize = 64;
+/// Committed batch digests remembered (2 MiB of digests: minutes of commits at full load).
+const MAX_COMMITTED_PAYLOAD_KEPT: usize = 65_536;
+
+/// A set that forgets its oldest members beyond a bound.
+struct BoundedSet {
+    members: HashSet<Digest>,
+    order: VecDeque<Digest>,
+    bound: usize,
+}
+
+impl BoundedSet {
+    fn new(bound: usize) -> Self {
+        BoundedSet { members: HashSet::new(), order: VecDeque::new(), bound }
+    }
+
+    fn insert(&mut self, digest: Digest) {
+        if self.members.insert(digest) {
+            self.order.push_back(digest);
+            if self.order.len() > self.bound {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.members.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, digest: &Digest) -> bool {
+        self.members.contains(digest)
+    }
+}
 
 impl Core {
     pub fn new(committee: Committee, me: ValidatorIndex, key: KeyPair, config: Config) -> Self {
@@ -170,6 +205,7 @@ impl Core {
             timeouts: TimeoutAggregator::default(),
             queue: VecDeque::new(),
             available: BTreeSet::new(),
+            committed_payload: BoundedSet::new(MAX_COMMITTED_PAYLOAD_KEPT),
             waiting_for_payload: None,
             wanted: BTreeMap::new(),
             pending_commit: None,
@@ -335,8 +371,7 @@ impl Core {
     }
 
     fn try_vote(&mut self, block: Block) {
-        let missing: Vec<Digest> =
-            block.payload.iter().filter(|d| !self.available.contains(d)).copied().collect();
+        let missing: Vec<Digest> = block.payload.iter().filter(|d| !self.holds_payload(d)).copied().collect();
         if !missing.is_empty() {
             self.out.push(Action::FetchPayload { digests: missing, from: block.author });
             self.waiting_for_payload = Some(block);
@@ -535,8 +570,14 @@ impl Core {
         Ok(())
     }
 
+    /// Whether a proposal naming `digest` may be voted for: the batch is here, or a
+    /// committed block already ordered it (its availability was certified then).
+    fn holds_payload(&self, digest: &Digest) -> bool {
+        self.available.contains(digest) || self.committed_payload.contains(digest)
+    }
+
     fn on_payload_available(&mut self, digest: Digest) {
-        if self.available.insert(digest) {
+        if !self.committed_payload.contains(&digest) && self.available.insert(digest) {
             self.queue.push_back(digest);
         }
         if let Some(round) = self.deferred_proposal.filter(|r| *r == self.round()) {
@@ -546,7 +587,7 @@ impl Core {
         let ready = self
             .waiting_for_payload
             .as_ref()
-            .is_some_and(|b| b.round == self.round() && b.payload.iter().all(|d| self.available.contains(d)));
+            .is_some_and(|b| b.round == self.round() && b.payload.iter().all(|d| self.holds_payload(d)));
         if ready {
             if let Some(block) = self.waiting_for_payload.take() {
                 self.try_vote(block);
@@ -593,6 +634,7 @@ impl Core {
                 self.queue.retain(|d| !committed.contains(d));
                 for digest in &committed {
                     self.available.remove(digest);
+                    self.committed_payload.insert(*digest);
                 }
                 self.out.push(Action::Commit(blocks));
             }

@@ -731,3 +731,55 @@ fn idle_chain_with_a_proposal_delay_still_commits_without_timeouts() {
         assert!(net.history[i].iter().all(|a| timeouts_in(a).is_empty()), "core {i} timed out");
     }
 }
+
+#[test]
+fn a_batch_announced_again_after_its_commit_is_not_ordered_twice() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.handle(i, Event::PayloadAvailable(batch(7)));
+    }
+    net.start_all();
+    let reached = net.run_until(20_000, |net| net.connected().all(|i| net.committed_height(i) >= 3));
+    assert!(reached, "the chain commits");
+    // A late copy of the batch (a fetch answered twice) reaches every validator again.
+    for i in 0..4 {
+        net.handle(i, Event::PayloadAvailable(batch(7)));
+    }
+    let reached = net.run_until(20_000, |net| net.connected().all(|i| net.committed_height(i) >= 10));
+    assert!(reached, "the chain goes on committing");
+    for i in net.connected() {
+        let orderings =
+            net.committed[usize::from(i)].iter().filter(|b| b.payload.contains(&batch(7))).count();
+        assert_eq!(orderings, 1, "core {i} committed the batch in {orderings} blocks");
+    }
+}
+
+#[test]
+fn a_proposal_naming_a_committed_batch_is_voted_for_without_fetching_it() {
+    // n = 7: core 0 leads none of rounds 1 to 4.
+    let f = Fixture::new(7);
+    let mut core = f.core(0, Config::default());
+    core.start();
+    core.handle(Event::PayloadAvailable(batch(7)));
+    let mut qc = f.genesis_qc();
+    let mut commits = Vec::new();
+    for round in 1..=4 {
+        // Round 1 orders the batch; round 3's QC of round 2 commits it; round 4 (a faulty
+        // leader) names it again.
+        let payload = if round == 1 || round == 4 { vec![batch(7)] } else { Vec::new() };
+        let block = f.block(f.committee.leader(round), round, &qc, None, payload);
+        qc = f.quorum_qc(&block);
+        let actions = core.handle(Event::Message(block.author, ConsensusMessage::Proposal(block)));
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::FetchPayload { .. })),
+            "round {round}: {actions:?}"
+        );
+        assert_eq!(core.safety_data().last_voted_round, round, "votes in round {round}: {actions:?}");
+        for action in &actions {
+            if let Action::Commit(blocks) = action {
+                commits.extend(blocks.iter().map(|b| (round, b.round)));
+            }
+        }
+    }
+    assert!(commits.contains(&(3, 1)), "round 3's proposal commits round 1: {commits:?}");
+}

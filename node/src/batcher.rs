@@ -75,15 +75,17 @@ impl Batcher {
                 return None;
             }
         };
-        let storage = self.state.storage.clone();
-        if let Err(e) = tokio::task::block_in_place(|| storage.put_batch(&digest, &bytes)) {
-            tracing::error!(error = %e, "cannot store a batch; its transactions stay pending");
-            return None;
-        }
+        // Cached before it is stored, as in `inbound::check_and_store`.
         if self.state.consensus_only() {
             self.state.cache_batch(digest, CheckedBatch::Opaque(Arc::new(hashes.clone())));
         } else {
             self.state.cache_batch(digest, CheckedBatch::Verified(Arc::new(verified)));
+        }
+        let storage = self.state.storage.clone();
+        if let Err(e) = tokio::task::block_in_place(|| storage.put_batch(&digest, &bytes)) {
+            self.state.take_cached_batch(&digest);
+            tracing::error!(error = %e, "cannot store a batch; its transactions stay pending");
+            return None;
         }
         self.state.mempool.mark_batched(digest, &hashes);
         if let Err(e) = self.state.transport.broadcast(&NetMessage::Batch(batch)) {

@@ -59,7 +59,8 @@ impl Execution {
         let mut candidates: Vec<VerifiedTransaction> = Vec::new();
         let mut candidate_hashes: Vec<Digest> = Vec::new();
         for digest in &block.payload {
-            match self.load_batch(digest, block.author)? {
+            let Some(batch) = self.load_batch(digest, block)? else { continue };
+            match batch {
                 CheckedBatch::Verified(txs) => {
                     for tx in txs.iter().filter(|tx| seen.insert(tx.hash())) {
                         candidate_hashes.push(tx.hash());
@@ -142,14 +143,27 @@ impl Execution {
     }
 
     /// A batch's transactions: from the cache of verified batches, from disk (verified
-    /// again), or from peers, waiting as long as it takes.
-    fn load_batch(&self, digest: &Digest, author: u16) -> Result<CheckedBatch, String> {
+    /// again), or from peers, waiting as long as it takes. `None` for a batch that an
+    /// earlier height already ordered: every transaction in it was executed then, so it is
+    /// neither loaded nor verified again.
+    fn load_batch(&self, digest: &Digest, block: &Block) -> Result<Option<CheckedBatch>, String> {
         if let Some(checked) = self.state.take_cached_batch(digest) {
-            return Ok(checked);
+            return Ok(Some(checked));
         }
+        let first_ordered = self.state.storage.batch_commit_height(digest).map_err(|e| e.to_string())?;
+        if first_ordered.is_some_and(|height| height < block.height) {
+            self.state.metrics.batches_ordered_again.inc();
+            return Ok(None);
+        }
+        let author = block.author;
         let started = Instant::now();
         let mut warned = Instant::now();
         loop {
+            // The cache first, each time: a batch still being verified when this block
+            // committed is cached (verified) before it is stored.
+            if let Some(checked) = self.state.take_cached_batch(digest) {
+                return Ok(Some(checked));
+            }
             if let Some(bytes) = self.state.storage.batch(digest).map_err(|e| e.to_string())? {
                 let batch: Batch =
                     bincode::deserialize(&bytes).map_err(|e| format!("stored batch {digest}: {e}"))?;
@@ -158,7 +172,7 @@ impl Execution {
                     return Err(format!("stored batch {digest} hashes to {computed}"));
                 }
                 if self.state.consensus_only() {
-                    return Ok(CheckedBatch::Opaque(Arc::new(tx_hashes)));
+                    return Ok(Some(CheckedBatch::Opaque(Arc::new(tx_hashes))));
                 }
                 let results = admit_batch_hashed(
                     &batch.txs,
@@ -167,11 +181,12 @@ impl Execution {
                     Some(&self.state.key_cache),
                 );
                 self.state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
+                self.state.metrics.batches_verified_again.inc();
                 // Stored batches were verified when they arrived: an invalid transaction here
                 // means the disk changed under us.
                 let txs: Result<Vec<_>, _> = results.into_iter().collect();
                 let txs = txs.map_err(|e| format!("stored batch {digest} no longer verifies: {e}"))?;
-                return Ok(CheckedBatch::Verified(Arc::new(txs)));
+                return Ok(Some(CheckedBatch::Verified(Arc::new(txs))));
             }
             self.fetcher.want(&[*digest], author);
             if warned.elapsed() > Duration::from_secs(10) {

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub batches_received: Counter,
     pub batches_rejected: Counter,
     pub batch_fetches_abandoned: Counter,
+    pub batches_ordered_again: Counter,
+    pub batches_verified_again: Counter,
     pub txs_admitted: Counter,
     pub txs_refused: Counter,
     pub nonce_gap_releases: Counter,
@@ -44,6 +46,8 @@ impl Metrics {
             batches_received: Counter::default(),
             batches_rejected: Counter::default(),
             batch_fetches_abandoned: Counter::default(),
+            batches_ordered_again: Counter::default(),
+            batches_verified_again: Counter::default(),
             txs_admitted: Counter::default(),
             txs_refused: Counter::default(),
             nonce_gap_releases: Counter::default(),
@@ -84,6 +88,16 @@ impl Metrics {
             "batch_fetches_abandoned",
             "Missing batches no peer supplied after every peer was asked several times",
             m.batch_fetches_abandoned.clone(),
+        );
+        registry.register(
+            "batches_ordered_again",
+            "Batches a committed block named after an earlier one ordered them (skipped by execution)",
+            m.batches_ordered_again.clone(),
+        );
+        registry.register(
+            "batches_verified_again",
+            "Batches execution loaded from disk and verified again (not in the cache of verified batches)",
+            m.batches_verified_again.clone(),
         );
         registry.register("txs_admitted", "Transactions admitted through the API", m.txs_admitted.clone());
         registry.register("txs_refused", "Transactions refused at admission", m.txs_refused.clone());

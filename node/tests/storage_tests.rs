@@ -500,6 +500,22 @@ fn a_foreign_rocksdb_database_is_refused_and_left_alone() {
 // ---- Batches ----
 
 #[test]
+fn a_batch_named_by_two_committed_blocks_keeps_the_height_that_first_ordered_it() {
+    let temp = TempDir::new().unwrap();
+    let storage = open(&db_dir(&temp));
+    let (first, second) = (sha256(b"first"), sha256(b"second"));
+    storage.put_batch(&first, b"batch").unwrap();
+    let one = block_on(None, 1, vec![first]);
+    storage.commit_blocks(std::slice::from_ref(&one)).unwrap();
+    // A later block names it again, in the same commit as one that names it once more.
+    let two = block_on(Some(&one), 2, vec![first, second]);
+    let three = block_on(Some(&two), 3, vec![first]);
+    storage.commit_blocks(&[two, three]).unwrap();
+    assert_eq!(storage.batch_commit_height(&first).unwrap(), Some(1), "execution skips it at 2 and 3");
+    assert_eq!(storage.batch_commit_height(&second).unwrap(), Some(2));
+}
+
+#[test]
 fn batches_are_stored_listed_committed_and_deleted() {
     let temp = TempDir::new().unwrap();
     let ids: Vec<Digest> = (0u8..5).map(|i| sha256(&[i])).collect();

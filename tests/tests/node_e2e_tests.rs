@@ -61,6 +61,11 @@ fn four_validators_commit_transfers_and_agree_on_every_block() {
         assert_eq!(balance(&net, i, &recipient), expected, "validator {i} sees another balance");
     }
     assert_same_blocks(&net, &[0, 1, 2, 3], height);
+    for i in 0..4 {
+        // Each validator checked each batch once, when it arrived, and ordered each once.
+        assert_eq!(net.counter(i, "batches_verified_again"), Some(0), "validator {i}");
+        assert_eq!(net.counter(i, "batches_ordered_again"), Some(0), "validator {i}");
+    }
     // Resubmitting a committed transaction returns the same hash and changes nothing.
     let again = net.transfer(2, 0, 0, recipient, 1);
     assert_eq!(again, hashes[0]);

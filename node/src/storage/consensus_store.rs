@@ -82,12 +82,17 @@ impl Storage {
             previous = Some(block.info());
         }
         let mut batch = WriteBatch::default();
+        // A batch named again by a later block keeps the height that first ordered it:
+        // execution skips it at the later height (everything in it was executed already).
+        let mut ordered = std::collections::HashSet::new();
         for block in blocks {
             self.add_block(&mut batch, block)?;
             batch.put_cf(self.cf(cf::COMMITTED)?, block.height.to_be_bytes(), block.digest.as_bytes());
             for digest in &block.payload {
                 batch.delete_cf(self.cf(cf::PENDING_BATCHES)?, digest.as_bytes());
-                batch.put_cf(self.cf(cf::BATCH_COMMITS)?, digest.as_bytes(), block.height.to_be_bytes());
+                if ordered.insert(*digest) && !self.contains(cf::BATCH_COMMITS, digest.as_bytes())? {
+                    batch.put_cf(self.cf(cf::BATCH_COMMITS)?, digest.as_bytes(), block.height.to_be_bytes());
+                }
             }
         }
         batch.put_cf(self.cf(cf::META)?, COMMITTED_TIP_KEY, encode("committed tip", &last.info())?);
