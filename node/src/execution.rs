@@ -4,8 +4,11 @@
 //! block's batches (fetching batches it lacks; it cannot skip one without diverging), drops
 //! transactions already executed (the same transaction may reach several validators and so
 //! several batches), applies the rest to the ledger and records state root and receipts in
-//! one synced write. Signatures were checked when the batch was admitted or received; a
-//! batch reloaded from disk after a restart is checked again, in one batch verification.
+//! one synced write. Signatures were checked when the batch was admitted or received, and
+//! the verified batch waits in a cache; only a batch that is not there (reloaded from disk
+//! after a restart) is checked again, in one batch verification. A batch that an earlier
+//! height already ordered (a faulty leader named it again) is skipped: everything in it was
+//! executed then.
 
 use std::collections::HashSet;
 use std::sync::Arc;
