@@ -294,8 +294,10 @@ impl Mempool {
                 continue;
             }
             state.gap_since = None;
+            // The ready nonce stays at the gap: the released transactions are doomed unless
+            // the gap fills elsewhere first, and the sender's later ones (a client filling the
+            // gap, then re-signing what follows) must still be batched in nonce order.
             for tx in std::mem::take(&mut state.held).into_values() {
-                state.ready_nonce = state.ready_nonce.max(tx.nonce.saturating_add(1));
                 inner.queue.push_back(tx);
                 released += 1;
             }
@@ -491,7 +493,22 @@ mod tests {
         assert_eq!(pool.held(), 0);
         assert_eq!(nonces(&pool), vec![4, 9], "execution rejects them, so the client gets receipts");
         pool.insert(tx(3, 1, 10), 0).unwrap();
-        assert_eq!(nonces(&pool), vec![10], "the sender's next nonce moved past the released ones");
+        assert!(nonces(&pool).is_empty(), "a later nonce waits for the gap again");
+        assert_eq!(pool.held(), 1);
+    }
+
+    #[test]
+    fn after_a_gap_is_released_the_sender_is_still_batched_in_nonce_order() {
+        let pool = Mempool::new(100, 100, WAIT);
+        pool.insert(tx(1, 1, 1), 0).unwrap();
+        pool.insert(tx(2, 1, 2), 0).unwrap();
+        assert_eq!(pool.release_overdue(Instant::now() + WAIT), 2);
+        assert_eq!(nonces(&pool), vec![1, 2], "released: execution will reject them");
+        // The client fills the gap and re-signs what followed; the re-signed nonce 1 arrives
+        // first, while the doomed batch is still pending.
+        pool.insert(tx(3, 1, 1), 0).unwrap();
+        pool.insert(tx(4, 1, 0), 0).unwrap();
+        assert_eq!(nonces(&pool), vec![0, 1], "nonce 0 is batched before the re-signed nonce 1");
     }
 
     #[test]
