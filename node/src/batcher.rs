@@ -75,15 +75,14 @@ impl Batcher {
                 return None;
             }
         };
-        // Cached before it is stored, as in `inbound::check_and_store`.
-        if self.state.consensus_only() {
-            self.state.cache_batch(digest, CheckedBatch::Opaque(Arc::new(hashes.clone())));
+        let checked = if self.state.consensus_only() {
+            CheckedBatch::Opaque(Arc::new(hashes.clone()))
         } else {
-            self.state.cache_batch(digest, CheckedBatch::Verified(Arc::new(verified)));
-        }
-        let storage = self.state.storage.clone();
-        if let Err(e) = tokio::task::block_in_place(|| storage.put_batch(&digest, &bytes)) {
-            self.state.take_cached_batch(&digest);
+            CheckedBatch::Verified(Arc::new(verified))
+        };
+        if let Err(e) =
+            tokio::task::block_in_place(|| self.state.store_checked_batch(digest, &bytes, checked))
+        {
             tracing::error!(error = %e, "cannot store a batch; its transactions stay pending");
             return None;
         }

@@ -150,11 +150,7 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
             return None;
         }
     };
-    // Cached before it is stored: execution, waiting for a committed batch, polls the disk,
-    // and must find the verified copy rather than verify the stored one again.
-    state.cache_batch(digest, checked);
-    if let Err(e) = state.storage.put_batch(&digest, &bytes) {
-        state.take_cached_batch(&digest);
+    if let Err(e) = state.store_checked_batch(digest, &bytes, checked) {
         tracing::error!(%digest, error = %e, "cannot store a batch");
         return None;
     }

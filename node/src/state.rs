@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
-use crate::storage::{RocksStateStore, Storage};
+use crate::storage::{RocksStateStore, Storage, StorageError};
 use crate::transport::TransportHandle;
 use crate::wire::NetMessage;
 
@@ -153,6 +153,21 @@ impl NodeState {
             cache.clear();
         }
         cache.insert(digest, txs);
+    }
+
+    /// Stores a checked batch's bytes, its checked form cached first: execution, waiting for
+    /// a committed batch, polls the disk, and must find the checked copy rather than check
+    /// the stored one again. A failed store takes it back out of the cache.
+    pub fn store_checked_batch(
+        &self,
+        digest: Digest,
+        bytes: &[u8],
+        checked: CheckedBatch,
+    ) -> Result<(), StorageError> {
+        self.cache_batch(digest, checked);
+        self.storage.put_batch(&digest, bytes).inspect_err(|_| {
+            self.take_cached_batch(&digest);
+        })
     }
 
     pub fn take_cached_batch(&self, digest: &Digest) -> Option<CheckedBatch> {
