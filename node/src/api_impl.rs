@@ -105,11 +105,37 @@ impl NodeState {
             Ok(signed) => self.mempool.check_room_for(&signed.tx.sender_address(), signed.tx.nonce),
             Err(_) => self.mempool.check_room(),
         };
+        self.room_verdict(tx, room)
+    }
+
+    /// A refusal by the mempool's screen stands unless this node already holds `tx`.
+    fn room_verdict(&self, tx: &[u8], room: Result<(), MempoolError>) -> Result<(), ApiError> {
         match room {
             Ok(()) => Ok(()),
             Err(_) if self.known(tx)?.is_some() => Ok(()),
             Err(full) => Err(ApiError::MempoolFull(full.to_string())),
         }
+    }
+
+    /// `screen` of a request's transactions in order, each as if the ones before were
+    /// admitted (see `Mempool::check_room_for_all`): a request resending a sender's nonce
+    /// gap passes whole, as the same transactions submitted one by one would.
+    fn screen_all(&self, txs: Vec<Result<Bytes, ApiError>>) -> Vec<Result<Bytes, ApiError>> {
+        let keys: Vec<Option<(Address, u64)>> = txs
+            .iter()
+            .map(|tx| {
+                let signed = SignedTransaction::from_bytes(tx.as_ref().ok()?).ok()?;
+                Some((signed.tx.sender_address(), signed.tx.nonce))
+            })
+            .collect();
+        let rooms = self.mempool.check_room_for_all(&keys);
+        txs.into_iter()
+            .zip(rooms)
+            .map(|(tx, room)| {
+                let tx = tx?;
+                self.room_verdict(&tx, room).map(|()| tx)
+            })
+            .collect()
     }
 
     fn check_size(&self, tx: &[u8]) -> Result<(), ApiError> {
@@ -230,8 +256,7 @@ impl NodeApi for NodeState {
         if self.consensus_only() {
             return sized.into_iter().map(|tx| tx.and_then(|tx| self.submit_opaque(tx))).collect();
         }
-        let sized: Vec<Result<Bytes, ApiError>> =
-            sized.into_iter().map(|tx| tx.and_then(|tx| self.screen(&tx).map(|()| tx))).collect();
+        let sized = self.screen_all(sized);
         // Signatures of every well-sized transaction are checked as one batch.
         let candidates: Vec<&Bytes> = sized.iter().filter_map(|tx| tx.as_ref().ok()).collect();
         let mut verdicts = admit_batch(&candidates, &self.chain_id, Some(&self.key_cache)).into_iter();

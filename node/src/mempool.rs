@@ -217,11 +217,7 @@ impl Mempool {
     /// `Err` if an insert would find the pool full now: lets admission refuse before it
     /// spends a signature check on a transaction it cannot keep.
     pub fn check_room(&self) -> Result<(), MempoolError> {
-        let waiting = self.lock().waiting();
-        if waiting >= self.capacity {
-            return Err(MempoolError::Full(waiting));
-        }
-        Ok(())
+        self.room(&self.lock())
     }
 
     /// `Err` if an insert of `sender`'s transaction with `nonce` would be refused now (a
@@ -229,18 +225,55 @@ impl Mempool {
     /// sender's gap): lets admission refuse before it spends a signature check. Under
     /// overload, verifying transactions only to refuse them takes the cores the rest needs.
     pub fn check_room_for(&self, sender: &Address, nonce: u64) -> Result<(), MempoolError> {
+        self.screen(&self.lock(), sender, nonce).map(|_| ())
+    }
+
+    /// `check_room_for` of each of a request's transactions, in order, as if the ones
+    /// before were admitted (`None`: one that does not decode, screened as by `check_room`).
+    ///
+    /// A gap filler is followed by the sender's next nonce in the same request, which fills
+    /// the gap too once the first is in: screened one by one against the pool as it stands,
+    /// only the first would pass, and a client resending the gap at its sender's limit
+    /// would get one nonce in per round trip while the held transactions run out of time.
+    pub fn check_room_for_all(&self, txs: &[Option<(Address, u64)>]) -> Vec<Result<(), MempoolError>> {
         let inner = self.lock();
-        let state = inner.senders.get(sender);
+        // Per sender: the nonce that continues the run of gap fillers screened so far.
+        let mut filling: HashMap<Address, u64> = HashMap::new();
+        txs.iter()
+            .map(|tx| {
+                let Some((sender, nonce)) = tx else { return self.room(&inner) };
+                if filling.get(sender) == Some(nonce) {
+                    filling.insert(*sender, nonce.saturating_add(1));
+                    return Ok(());
+                }
+                let fills = self.screen(&inner, sender, *nonce)?;
+                if fills {
+                    filling.insert(*sender, nonce.saturating_add(1));
+                }
+                Ok(())
+            })
+            .collect()
+    }
+
+    fn room(&self, inner: &Inner) -> Result<(), MempoolError> {
         let waiting = inner.waiting();
-        if state.is_some_and(|s| self.admits_filler(s, nonce, s.ready_nonce, waiting)) {
-            return Ok(());
-        }
         if waiting >= self.capacity {
             return Err(MempoolError::Full(waiting));
         }
+        Ok(())
+    }
+
+    /// `Ok(true)` if the transaction would be admitted as its sender's gap filler,
+    /// `Ok(false)` if within the bounds, else why it would be refused.
+    fn screen(&self, inner: &Inner, sender: &Address, nonce: u64) -> Result<bool, MempoolError> {
+        let state = inner.senders.get(sender);
+        if state.is_some_and(|s| self.admits_filler(s, nonce, s.ready_nonce, inner.waiting())) {
+            return Ok(true);
+        }
+        self.room(inner)?;
         match state {
             Some(s) if s.pending >= self.per_sender => Err(MempoolError::SenderFull(*sender, s.pending)),
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 
@@ -590,6 +623,28 @@ mod tests {
         pool.insert(tx(3, 2, 0), 0).unwrap();
         assert_eq!(pool.check_room_for(&two, 1), Err(MempoolError::Full(3)));
         assert_eq!(pool.check_room_for(&one, 0), Ok(()), "a gap filler even into a full pool");
+    }
+
+    #[test]
+    fn a_request_resending_a_gap_at_the_sender_limit_passes_the_screen_whole() {
+        // Nonces 3..6 are held (the sender's limit) while 0..3 come back in one request.
+        let pool = Mempool::new(100, 3, WAIT);
+        let (one, two) = (Address([1; 32]), Address([2; 32]));
+        for (i, nonce) in (3..6).enumerate() {
+            pool.insert(tx(i as u8 + 1, 1, nonce), 0).unwrap();
+        }
+        let request = [Some((one, 0)), Some((one, 1)), Some((two, 0)), Some((one, 2)), Some((one, 6)), None];
+        let screened = pool.check_room_for_all(&request);
+        assert_eq!(screened[..4], [Ok(()), Ok(()), Ok(()), Ok(())], "the gap in one request: {screened:?}");
+        assert!(matches!(screened[4], Err(MempoolError::SenderFull(_, 3))), "past the gap the limit holds");
+        assert_eq!(screened[5], Ok(()), "an undecodable one only needs room");
+        assert_eq!(pool.check_room_for(&one, 1), Err(MempoolError::SenderFull(one, 3)), "1 alone, before 0");
+        // Inserted in order, they are admitted just as screened, and the gap is closed.
+        for (i, nonce) in (0..3).enumerate() {
+            assert_eq!(pool.insert(tx(i as u8 + 10, 1, nonce), 0), Ok(true), "nonce {nonce}");
+        }
+        assert_eq!(pool.held(), 0);
+        assert_eq!(nonces(&pool), vec![0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

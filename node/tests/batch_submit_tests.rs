@@ -280,3 +280,32 @@ async fn resubmitting_to_a_full_mempool_returns_the_known_hash() {
     assert!(is_mempool_full(&verdicts[3]), "{:?}", verdicts[3]);
     assert_eq!(node.state.mempool.queued(), 3);
 }
+
+/// A client at its sender limit, with later nonces held for a gap, resends the gap in one
+/// request (what `bastion bench` does with transactions answered 429): the whole gap is
+/// admitted, as it would be submitted one by one in order, and the held ones are released.
+/// Screened against the pool as it stood, only the first nonce of the gap got in per request.
+#[tokio::test]
+async fn a_batch_resending_a_nonce_gap_at_the_sender_limit_is_admitted_whole() {
+    let batched = validator_with_pool(100, 3);
+    let alone = validator_with_pool(100, 3);
+    let held = transfers(3..6);
+    let gap = transfers(0..3);
+    for node in [&batched, &alone] {
+        let verdicts = node.state.submit_many(held.clone());
+        assert!(verdicts.iter().all(Result::is_ok), "{verdicts:?}");
+        assert_eq!(node.state.mempool.held(), 3);
+    }
+    let mut request = gap.clone();
+    request.push(transfer(CHAIN, funded(), 6));
+
+    let verdicts = batched.state.submit_many(request.clone());
+    let one_by_one: Vec<_> = request.iter().map(|tx| alone.state.submit(tx.clone())).collect();
+    let admitted: Vec<Result<Digest, ApiError>> = gap.iter().map(|tx| Ok(sha256(tx))).collect();
+    assert_eq!(verdicts[..3], admitted[..], "{verdicts:?}");
+    assert_eq!(one_by_one[..3], admitted[..], "{one_by_one:?}");
+    // Past the gap the limit applies (the batch's refusal counts the pending ones it found).
+    assert!(is_mempool_full(&verdicts[3]) && is_mempool_full(&one_by_one[3]), "{verdicts:?}");
+    assert_eq!(batched.state.mempool.held(), 0, "the gap is closed");
+    assert_eq!(batched.state.mempool.queued(), 6);
+}
