@@ -180,9 +180,8 @@ impl NodeState {
                 self.metrics.txs_admitted.inc();
                 Ok(hash)
             }
-            Err(e @ (MempoolError::Full(_) | MempoolError::SenderFull(..))) => {
-                Err(ApiError::MempoolFull(e.to_string()))
-            }
+            // Every refusal of the pool is "not now": 429, try again later.
+            Err(e) => Err(ApiError::MempoolFull(e.to_string())),
         }
     }
 

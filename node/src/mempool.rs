@@ -11,7 +11,7 @@
 //! arrived in (a client with several requests in flight, a retry after a 429). A transaction
 //! whose nonce is ahead of the next one this pool can batch is *held* until the gap fills:
 //! by admission of the missing nonce, or by execution of it (it may have gone through
-//! another validator). A gap still open after `gap_wait` releases the sender's held
+//! another validator). A nonce more than `per_sender` ahead is refused, not held. A gap still open after `gap_wait` releases the sender's held
 //! transactions anyway, in nonce order: execution then rejects them with "bad nonce", so
 //! the client gets a receipt instead of a transaction that waits forever.
 
@@ -30,6 +30,10 @@ pub enum MempoolError {
     Full(usize),
     #[error("sender {0} already has {1} pending transactions")]
     SenderFull(Address, usize),
+    /// Further ahead of the sender's next nonce than its limit: it could only be held, and
+    /// would take the room its missing nonces need to get in. Admitted once they are.
+    #[error("nonce {1} of sender {0} is more than {3} ahead of its next nonce {2}")]
+    TooFarAhead(Address, u64, u64, usize),
 }
 
 /// Where a known, not yet executed transaction is.
@@ -168,7 +172,11 @@ impl Mempool {
     /// within the sender's limit ahead of it) is admitted even into a full pool or past the
     /// sender's limit: refusing it would leave the held ones to be rejected. Such fillers
     /// stop at hard bounds a quarter above `capacity` and at twice the sender's limit.
-    /// At most three quarters of `capacity` is held at once.
+    /// At most three quarters of `capacity` is held at once, and only nonces at most the
+    /// sender's limit ahead of its next one: so whatever is held, the nonces missing below
+    /// it are always fillers and get in (a client that had a run of nonces refused during a
+    /// stall, then sent later ones, would otherwise find the sender's share full of held
+    /// transactions its refused ones are too far below to release).
     pub fn insert(&self, tx: PoolTx, account_nonce: u64) -> Result<bool, MempoolError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -183,6 +191,9 @@ impl Mempool {
             inner.senders.get(&address).is_some_and(|s| self.admits_filler(s, tx.nonce, ready, waiting));
         if waiting >= self.capacity && !fills_gap {
             return Err(MempoolError::Full(waiting));
+        }
+        if tx.nonce.saturating_sub(ready) > self.per_sender as u64 {
+            return Err(MempoolError::TooFarAhead(address, tx.nonce, ready, self.per_sender));
         }
         if tx.nonce > ready && inner.held >= self.max_held {
             // Held transactions pin capacity until their gap fills or times out: they get
@@ -267,8 +278,14 @@ impl Mempool {
     /// `Ok(false)` if within the bounds, else why it would be refused.
     fn screen(&self, inner: &Inner, sender: &Address, nonce: u64) -> Result<bool, MempoolError> {
         let state = inner.senders.get(sender);
-        if state.is_some_and(|s| self.admits_filler(s, nonce, s.ready_nonce, inner.waiting())) {
-            return Ok(true);
+        let executed = inner.executed_nonces.get(sender).copied().unwrap_or(0);
+        if let Some(ready) = state.map(|s| s.ready_nonce.max(executed)) {
+            if state.is_some_and(|s| self.admits_filler(s, nonce, ready, inner.waiting())) {
+                return Ok(true);
+            }
+            if nonce.saturating_sub(ready) > self.per_sender as u64 {
+                return Err(MempoolError::TooFarAhead(*sender, nonce, ready, self.per_sender));
+            }
         }
         self.room(inner)?;
         match state {
@@ -588,7 +605,7 @@ mod tests {
         let pool = Mempool::new(10, 2, WAIT);
         pool.insert(tx(1, 1, 1), 0).unwrap();
         pool.insert(tx(2, 1, 2), 0).unwrap();
-        assert!(matches!(pool.insert(tx(3, 1, 3), 0), Err(MempoolError::SenderFull(_, 2))));
+        assert!(matches!(pool.insert(tx(3, 1, 3), 0), Err(MempoolError::TooFarAhead(_, 3, 0, 2))));
         assert_eq!(pool.insert(tx(4, 1, 0), 0), Ok(true));
         assert!(
             matches!(pool.insert(tx(5, 1, 3), 0), Err(MempoolError::SenderFull(_, 3))),
@@ -617,7 +634,7 @@ mod tests {
         assert_eq!(pool.check_room_for(&one, 0), Ok(()));
         pool.insert(tx(1, 1, 1), 0).unwrap();
         pool.insert(tx(2, 1, 2), 0).unwrap();
-        assert!(matches!(pool.check_room_for(&one, 3), Err(MempoolError::SenderFull(_, 2))));
+        assert_eq!(pool.check_room_for(&one, 3), Err(MempoolError::TooFarAhead(one, 3, 0, 2)));
         assert_eq!(pool.check_room_for(&one, 0), Ok(()), "nonce 0 fills the gap");
         assert_eq!(pool.check_room_for(&two, 0), Ok(()));
         pool.insert(tx(3, 2, 0), 0).unwrap();
@@ -627,24 +644,52 @@ mod tests {
 
     #[test]
     fn a_request_resending_a_gap_at_the_sender_limit_passes_the_screen_whole() {
-        // Nonces 3..6 are held (the sender's limit) while 0..3 come back in one request.
-        let pool = Mempool::new(100, 3, WAIT);
+        // Nonces 0 and 1 wait and 5, 6 are held: the sender's limit of 4. The missing 2..5
+        // come back in one request.
+        let pool = Mempool::new(100, 4, WAIT);
         let (one, two) = (Address([1; 32]), Address([2; 32]));
-        for (i, nonce) in (3..6).enumerate() {
+        for (i, nonce) in [0, 1, 5, 6].into_iter().enumerate() {
             pool.insert(tx(i as u8 + 1, 1, nonce), 0).unwrap();
         }
-        let request = [Some((one, 0)), Some((one, 1)), Some((two, 0)), Some((one, 2)), Some((one, 6)), None];
+        let request = [Some((one, 2)), Some((one, 3)), Some((two, 0)), Some((one, 4)), Some((one, 7)), None];
         let screened = pool.check_room_for_all(&request);
         assert_eq!(screened[..4], [Ok(()), Ok(()), Ok(()), Ok(())], "the gap in one request: {screened:?}");
-        assert!(matches!(screened[4], Err(MempoolError::SenderFull(_, 3))), "past the gap the limit holds");
+        assert!(screened[4].is_err(), "past the gap the limit holds: {screened:?}");
         assert_eq!(screened[5], Ok(()), "an undecodable one only needs room");
-        assert_eq!(pool.check_room_for(&one, 1), Err(MempoolError::SenderFull(one, 3)), "1 alone, before 0");
+        assert_eq!(pool.check_room_for(&one, 3), Err(MempoolError::SenderFull(one, 4)), "3 alone, before 2");
         // Inserted in order, they are admitted just as screened, and the gap is closed.
-        for (i, nonce) in (0..3).enumerate() {
+        for (i, nonce) in (2..5).enumerate() {
             assert_eq!(pool.insert(tx(i as u8 + 10, 1, nonce), 0), Ok(true), "nonce {nonce}");
         }
         assert_eq!(pool.held(), 0);
-        assert_eq!(nonces(&pool), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(nonces(&pool), vec![0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_nonce_further_ahead_than_the_sender_limit_is_refused_so_the_gap_below_it_can_fill() {
+        // Nonces 0..3 execute; 3.. were refused meanwhile (the sender was at its limit), and
+        // the client sends later nonces before its retries of 3.. come round.
+        let pool = Mempool::new(100, 3, WAIT);
+        let sender = Address([1; 32]);
+        for n in 0..3u8 {
+            pool.insert(tx(n + 1, 1, u64::from(n)), 0).unwrap();
+        }
+        pool.take(10, 1 << 20);
+        pool.finalized(&[Digest([1; 32]), Digest([2; 32]), Digest([3; 32])], &[(sender, 3)]);
+        for nonce in [7, 8, 9] {
+            assert_eq!(
+                pool.insert(tx(nonce as u8 + 10, 1, nonce), 3),
+                Err(MempoolError::TooFarAhead(sender, nonce, 3, 3)),
+                "held, {nonce} would fill the sender's share with what 3..6 cannot release"
+            );
+        }
+        assert_eq!(pool.insert(tx(16, 1, 6), 3), Ok(true), "within the limit: held");
+        assert_eq!(pool.check_room_for(&sender, 7), Err(MempoolError::TooFarAhead(sender, 7, 3, 3)));
+        for nonce in 3..6u64 {
+            assert_eq!(pool.insert(tx(nonce as u8 + 10, 1, nonce), 3), Ok(true), "nonce {nonce}");
+        }
+        assert_eq!(pool.held(), 0);
+        assert_eq!(nonces(&pool), vec![3, 4, 5, 6]);
     }
 
     #[test]
@@ -663,16 +708,15 @@ mod tests {
 
     #[test]
     fn fillers_pass_a_full_pool_only_within_hard_bounds() {
-        // Nonce 100 is held beyond the sender's limit of 10: nonces 0, 1, 2... cannot fill
-        // that gap, so they get no exemption.
+        // Sender 1 has no gap: its next nonce gets no exemption.
         let pool = Mempool::new(4, 10, WAIT);
-        pool.insert(tx(1, 1, 100), 0).unwrap();
+        pool.insert(tx(1, 1, 0), 0).unwrap();
         pool.insert(tx(2, 5, 5), 0).unwrap();
         for i in 0..2 {
             pool.insert(tx(3 + i, 2, u64::from(i)), 0).unwrap();
         }
-        assert_eq!(pool.insert(tx(9, 1, 0), 0), Err(MempoolError::Full(4)));
-        assert_eq!(pool.check_room_for(&Address([1; 32]), 0), Err(MempoolError::Full(4)));
+        assert_eq!(pool.insert(tx(9, 1, 1), 0), Err(MempoolError::Full(4)));
+        assert_eq!(pool.check_room_for(&Address([1; 32]), 1), Err(MempoolError::Full(4)));
         // Nonce 5 of sender 5 is within reach: 0..4 fill its gap, up to 5 waiting (4 + 1).
         assert_eq!(pool.check_room_for(&Address([5; 32]), 0), Ok(()));
         assert_eq!(pool.insert(tx(10, 5, 0), 0), Ok(true));
@@ -684,7 +728,7 @@ mod tests {
     fn held_transactions_take_at_most_three_quarters_of_the_pool() {
         let pool = Mempool::new(8, 10, WAIT);
         for i in 0..6 {
-            pool.insert(tx(i, 1, 10 + u64::from(i)), 0).unwrap();
+            pool.insert(tx(i, 1, 4 + u64::from(i)), 0).unwrap();
         }
         assert_eq!(pool.held(), 6);
         assert_eq!(pool.insert(tx(20, 2, 5), 0), Err(MempoolError::Full(6)), "another gap is refused");

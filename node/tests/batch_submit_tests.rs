@@ -287,25 +287,37 @@ async fn resubmitting_to_a_full_mempool_returns_the_known_hash() {
 /// Screened against the pool as it stood, only the first nonce of the gap got in per request.
 #[tokio::test]
 async fn a_batch_resending_a_nonce_gap_at_the_sender_limit_is_admitted_whole() {
-    let batched = validator_with_pool(100, 3);
-    let alone = validator_with_pool(100, 3);
-    let held = transfers(3..6);
-    let gap = transfers(0..3);
+    let batched = validator_with_pool(100, 4);
+    let alone = validator_with_pool(100, 4);
+    // 0 and 1 wait to be batched, 5 and 6 are held: the sender's limit of 4.
+    let pending: Vec<Bytes> = [0, 1, 5, 6].into_iter().map(|n| transfer(CHAIN, funded(), n)).collect();
+    let gap = transfers(2..5);
     for node in [&batched, &alone] {
-        let verdicts = node.state.submit_many(held.clone());
+        let verdicts = node.state.submit_many(pending.clone());
         assert!(verdicts.iter().all(Result::is_ok), "{verdicts:?}");
-        assert_eq!(node.state.mempool.held(), 3);
+        assert_eq!(node.state.mempool.held(), 2);
     }
     let mut request = gap.clone();
-    request.push(transfer(CHAIN, funded(), 6));
+    request.push(transfer(CHAIN, funded(), 7));
 
     let verdicts = batched.state.submit_many(request.clone());
     let one_by_one: Vec<_> = request.iter().map(|tx| alone.state.submit(tx.clone())).collect();
     let admitted: Vec<Result<Digest, ApiError>> = gap.iter().map(|tx| Ok(sha256(tx))).collect();
     assert_eq!(verdicts[..3], admitted[..], "{verdicts:?}");
     assert_eq!(one_by_one[..3], admitted[..], "{one_by_one:?}");
-    // Past the gap the limit applies (the batch's refusal counts the pending ones it found).
+    // Past the gap the limit applies (the batch's refusal says what it found before).
     assert!(is_mempool_full(&verdicts[3]) && is_mempool_full(&one_by_one[3]), "{verdicts:?}");
     assert_eq!(batched.state.mempool.held(), 0, "the gap is closed");
-    assert_eq!(batched.state.mempool.queued(), 6);
+    assert_eq!(batched.state.mempool.queued(), 7);
+}
+
+/// A nonce further ahead than the sender's limit is answered 429 (mempool_full), not held:
+/// held, it would take the room the nonces below it need.
+#[tokio::test]
+async fn a_nonce_further_ahead_than_the_sender_limit_is_refused_for_now() {
+    let node = validator_with_pool(100, 4);
+    let far = node.state.submit(transfer(CHAIN, funded(), 5));
+    assert!(is_mempool_full(&far), "{far:?}");
+    assert!(node.state.submit(transfer(CHAIN, funded(), 4)).is_ok(), "4 ahead is held");
+    assert_eq!(node.state.mempool.held(), 1);
 }
