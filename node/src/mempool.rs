@@ -11,9 +11,10 @@
 //! arrived in (a client with several requests in flight, a retry after a 429). A transaction
 //! whose nonce is ahead of the next one this pool can batch is *held* until the gap fills:
 //! by admission of the missing nonce, or by execution of it (it may have gone through
-//! another validator). A nonce more than `per_sender` ahead is refused, not held. A gap still open after `gap_wait` releases the sender's held
-//! transactions anyway, in nonce order: execution then rejects them with "bad nonce", so
-//! the client gets a receipt instead of a transaction that waits forever.
+//! another validator). A nonce more than `per_sender` ahead is refused, not held. A gap
+//! still open after `gap_wait` releases the sender's held transactions anyway, in nonce
+//! order: execution then rejects them with "bad nonce", so the client gets a receipt
+//! instead of a transaction that waits forever.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
