@@ -193,9 +193,7 @@ impl Mempool {
         if waiting >= self.capacity && !fills_gap {
             return Err(MempoolError::Full(waiting));
         }
-        if tx.nonce.saturating_sub(ready) > self.per_sender as u64 {
-            return Err(MempoolError::TooFarAhead(address, tx.nonce, ready, self.per_sender));
-        }
+        self.within_reach(&address, tx.nonce, ready)?;
         if tx.nonce > ready && inner.held >= self.max_held {
             // Held transactions pin capacity until their gap fills or times out: they get
             // a share of the pool, so far-ahead nonces cannot crowd out batchable ones.
@@ -267,6 +265,14 @@ impl Mempool {
             .collect()
     }
 
+    /// Refuses a nonce more than the sender's limit ahead of `ready`, its next batchable one.
+    fn within_reach(&self, sender: &Address, nonce: u64, ready: u64) -> Result<(), MempoolError> {
+        if nonce.saturating_sub(ready) > self.per_sender as u64 {
+            return Err(MempoolError::TooFarAhead(*sender, nonce, ready, self.per_sender));
+        }
+        Ok(())
+    }
+
     fn room(&self, inner: &Inner) -> Result<(), MempoolError> {
         let waiting = inner.waiting();
         if waiting >= self.capacity {
@@ -279,14 +285,12 @@ impl Mempool {
     /// `Ok(false)` if within the bounds, else why it would be refused.
     fn screen(&self, inner: &Inner, sender: &Address, nonce: u64) -> Result<bool, MempoolError> {
         let state = inner.senders.get(sender);
-        let executed = inner.executed_nonces.get(sender).copied().unwrap_or(0);
-        if let Some(ready) = state.map(|s| s.ready_nonce.max(executed)) {
-            if state.is_some_and(|s| self.admits_filler(s, nonce, ready, inner.waiting())) {
+        if let Some(s) = state {
+            let ready = s.ready_nonce.max(inner.executed_nonces.get(sender).copied().unwrap_or(0));
+            if self.admits_filler(s, nonce, ready, inner.waiting()) {
                 return Ok(true);
             }
-            if nonce.saturating_sub(ready) > self.per_sender as u64 {
-                return Err(MempoolError::TooFarAhead(*sender, nonce, ready, self.per_sender));
-            }
+            self.within_reach(sender, nonce, ready)?;
         }
         self.room(inner)?;
         match state {
