@@ -12,6 +12,7 @@ use bastion_crypto::Digest;
 use tokio::sync::{mpsc, Notify};
 
 use crate::batch::Batch;
+use crate::byzantine::forged_transaction;
 use crate::driver::DriverInput;
 use crate::mempool::PoolTx;
 use crate::state::{CheckedBatch, NodeState};
@@ -22,6 +23,8 @@ pub struct Batcher {
     pub driver: mpsc::Sender<DriverInput>,
     /// Poked by admission when a full batch is waiting.
     pub full: Arc<Notify>,
+    /// `--byzantine bad-batches` only: add a forged transaction to every batch.
+    pub forge: bool,
 }
 
 impl Batcher {
@@ -45,11 +48,13 @@ impl Batcher {
                     "batching transactions whose lower nonce never arrived; execution will reject them"
                 );
             }
+            let mut sealed = false;
             loop {
                 let txs = self.state.mempool.take(settings.batch_max_txs, settings.batch_max_bytes);
-                if txs.is_empty() {
+                if txs.is_empty() && (sealed || !self.forge) {
                     break;
                 }
+                sealed = true;
                 seq += 1;
                 match self.seal(seq, txs) {
                     Some(digest) => {
@@ -65,9 +70,19 @@ impl Batcher {
 
     fn seal(&self, seq: u64, txs: Vec<PoolTx>) -> Option<Digest> {
         let hashes: Vec<Digest> = txs.iter().map(|t| t.hash).collect();
-        let digest = Batch::digest_of(self.state.me, seq, &hashes);
         let verified: Vec<_> = txs.iter().filter_map(|t| t.verified.clone()).collect();
-        let batch = Batch { author: self.state.me, seq, txs: txs.into_iter().map(|t| t.bytes).collect() };
+        let mut batch = Batch { author: self.state.me, seq, txs: txs.into_iter().map(|t| t.bytes).collect() };
+        if self.forge {
+            match forged_transaction(&self.state.key, &self.state.chain_id, seq) {
+                Some(forged) => {
+                    tracing::warn!(seq, "byzantine: sealed a batch with a forged transaction");
+                    batch.txs.push(forged);
+                }
+                None => tracing::error!("cannot forge a transaction"),
+            }
+        }
+        let digest =
+            if self.forge { batch.hashes().0 } else { Batch::digest_of(self.state.me, seq, &hashes) };
         let bytes = match bincode::serialize(&batch) {
             Ok(bytes) => bytes,
             Err(e) => {

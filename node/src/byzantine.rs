@@ -17,6 +17,11 @@
 //! * `silent`: no consensus message leaves (batches and the API still work).
 //! * `stale`: every message sent is followed by a broadcast of one of its own proposals,
 //!   votes or timeouts from at least [`STALE_ROUNDS`] rounds earlier (kept in a bounded ring).
+//! * `bad-batches`: consensus messages are honest, but every batch it seals carries one more
+//!   transaction, whose signature is forged ([`forged_transaction`]), and it seals such a
+//!   batch every batch delay even when it has nothing else to batch. Honest validators store
+//!   and vote for these batches (a vote promises the data is held), and execution leaves
+//!   the forged transactions out on every validator alike.
 //!
 //! Forged messages are signed with this validator's own key: honest validators must refuse
 //! or outvote them by the protocol's rules alone. Safety is promised for at most `f` of them.
@@ -25,6 +30,9 @@ use std::collections::VecDeque;
 
 use bastion_consensus::{Action, Block, Committee, ConsensusMessage, Round, ValidatorIndex, Vote};
 use bastion_crypto::{DigestBuilder, KeyPair};
+use bastion_ledger::fuel::DEFAULT_FUEL_LIMIT;
+use bastion_ledger::{Payload, Transaction};
+use bytes::Bytes;
 
 pub use bastion_testnet::byzantine::ByzantineMode;
 
@@ -121,6 +129,7 @@ impl Byzantine {
                 }
                 other => out.push(action(target, other)),
             },
+            ByzantineMode::BadBatches => out.push(action(target, message)),
             ByzantineMode::Stale => {
                 let replay = self.stale_replay(round_of(&message));
                 self.remember(&message);
@@ -193,6 +202,22 @@ impl Byzantine {
             );
         }
     }
+}
+
+/// `bad-batches`: a well-formed transfer from this validator's key to itself, number `seq`,
+/// whose signature is then broken, so it fails signature verification and no other check.
+pub fn forged_transaction(key: &KeyPair, chain_id: &str, seq: u64) -> Option<Bytes> {
+    let tx = Transaction {
+        chain_id: chain_id.to_string(),
+        sender: key.public(),
+        nonce: seq,
+        expiry_height: u64::MAX,
+        fuel_limit: DEFAULT_FUEL_LIMIT,
+        payload: Payload::Transfer { to: key.public().into(), amount: 1 },
+    };
+    let mut signed = tx.sign(key).ok()?;
+    signed.signature.0[0] ^= 1;
+    signed.to_bytes().ok().map(Bytes::from)
 }
 
 fn action(target: Target, message: ConsensusMessage) -> Action {

@@ -4,9 +4,12 @@
 //! block's batches (fetching batches it lacks; it cannot skip one without diverging), drops
 //! transactions already executed (the same transaction may reach several validators and so
 //! several batches), applies the rest to the ledger and records state root and receipts in
-//! one synced write. Signatures were checked when the batch was admitted or received, and
-//! the verified batch waits in a cache; only a batch that is not there (reloaded from disk
-//! after a restart) is checked again, in one batch verification. A batch that an earlier
+//! one synced write. Signatures are checked once per validator: at admission for its own
+//! batches, by the [verifier](crate::verifier) behind consensus for peers' batches, and the
+//! verified batch waits in a cache (execution waits for one still being verified). Only a
+//! batch that is not there (reloaded from disk after a restart) is checked here, in one
+//! batch verification. Transactions that fail the check (a faulty author's) are left out
+//! on every validator alike. A batch that an earlier
 //! height already ordered (a faulty leader named it again) is skipped: everything in it was
 //! executed then.
 
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bastion_consensus::Block;
 use bastion_crypto::Digest;
-use bastion_ledger::{admit_batch_hashed, Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
+use bastion_ledger::{Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
@@ -24,6 +27,7 @@ use crate::certifier::Certifier;
 use crate::fetcher::BatchFetcher;
 use crate::state::{CheckedBatch, NodeState};
 use crate::storage::RocksStateStore;
+use crate::verifier::{self, Unverified};
 use crate::views::block_response;
 
 pub struct Execution {
@@ -145,10 +149,10 @@ impl Execution {
         }
     }
 
-    /// A batch's transactions: from the cache of verified batches, from disk (verified
-    /// again), or from peers, waiting as long as it takes. `None` for a batch that an
-    /// earlier height already ordered: every transaction in it was executed then, so it is
-    /// neither loaded nor verified again.
+    /// A batch's transactions: from the cache of verified batches (waiting while the
+    /// verifier has it), from disk (verified here), or from peers, waiting as long as it
+    /// takes. `None` for a batch that an earlier height already ordered: every transaction
+    /// in it was executed then, so it is neither loaded nor verified again.
     fn load_batch(&self, digest: &Digest, block: &Block) -> Result<Option<CheckedBatch>, String> {
         if let Some(checked) = self.state.take_cached_batch(digest) {
             return Ok(Some(checked));
@@ -162,10 +166,15 @@ impl Execution {
         let started = Instant::now();
         let mut warned = Instant::now();
         loop {
-            // The cache first, each time: a batch still being verified when this block
-            // committed is cached (verified) before it is stored.
+            // Read before the cache: the verifier caches a batch before it stops marking it,
+            // so a batch not marked here is either cached now or not being verified at all.
+            let verifying = self.state.is_verifying(digest);
             if let Some(checked) = self.state.take_cached_batch(digest) {
                 return Ok(Some(checked));
+            }
+            if verifying {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
             }
             if let Some(bytes) = self.state.storage.batch(digest).map_err(|e| e.to_string())? {
                 let batch: Batch =
@@ -177,19 +186,9 @@ impl Execution {
                 if self.state.consensus_only() {
                     return Ok(Some(CheckedBatch::Opaque(Arc::new(tx_hashes))));
                 }
-                let results = admit_batch_hashed(
-                    &batch.txs,
-                    &tx_hashes,
-                    &self.state.chain_id,
-                    Some(&self.state.key_cache),
-                );
-                self.state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
                 self.state.metrics.batches_verified_again.inc();
-                // Stored batches were verified when they arrived: an invalid transaction here
-                // means the disk changed under us.
-                let txs: Result<Vec<_>, _> = results.into_iter().collect();
-                let txs = txs.map_err(|e| format!("stored batch {digest} no longer verifies: {e}"))?;
-                return Ok(Some(CheckedBatch::Verified(Arc::new(txs))));
+                let stored = [Unverified { digest: *digest, batch, tx_hashes }];
+                return Ok(verifier::check(&self.state, &stored).pop());
             }
             self.fetcher.want(&[*digest], author);
             if warned.elapsed() > Duration::from_secs(10) {

@@ -1,5 +1,5 @@
-//! Dispatching what peers send: consensus messages to the driver, batches to verification,
-//! requests to storage, state votes to the certifier.
+//! Dispatching what peers send: consensus messages to the driver, batches to storage (and
+//! from there to verification), requests to storage, state votes to the certifier.
 //!
 //! Block requests are answered from storage, not from the consensus core, so a validator
 //! that is far behind can fetch any committed block, not just the recent ones the core holds.
@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bastion_consensus::{ConsensusMessage, MAX_SYNC_BLOCKS, MAX_SYNC_PAYLOAD};
 use bastion_crypto::Digest;
-use bastion_ledger::admit_batch_hashed;
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
@@ -16,6 +15,7 @@ use crate::certifier::Certifier;
 use crate::driver::DriverInput;
 use crate::fetcher::BatchFetcher;
 use crate::state::{CheckedBatch, NodeState};
+use crate::verifier::Unverified;
 use crate::wire::{NetMessage, MAX_BATCH_REQUEST};
 
 pub struct Inbound {
@@ -90,35 +90,44 @@ fn serve_batches(state: &NodeState, to: u16, digests: &[Digest]) {
     }
 }
 
-/// Verifies and stores batches from peers, one at a time (each verification is itself
-/// parallel across cores), then tells consensus the payload is available.
-pub async fn verify_batches(
+/// Stores batches from peers and tells consensus each one is available; their signatures
+/// are checked behind consensus ([`crate::verifier`]), so a vote never waits for them.
+pub async fn store_batches(
     state: Arc<NodeState>,
     fetcher: Arc<BatchFetcher>,
     driver: mpsc::Sender<DriverInput>,
+    verifier: mpsc::Sender<Unverified>,
     mut batches: mpsc::Receiver<(u16, Batch)>,
 ) {
     while let Some((from, batch)) = batches.recv().await {
         let worker_state = state.clone();
-        let verdict = tokio::task::spawn_blocking(move || check_and_store(&worker_state, from, batch)).await;
-        match verdict {
-            Ok(Some(digest)) => {
+        let stored = tokio::task::spawn_blocking(move || store(&worker_state, from, batch)).await;
+        match stored {
+            Ok(Some((digest, unverified))) => {
                 fetcher.arrived(&digest);
                 if driver.send(DriverInput::PayloadAvailable(digest)).await.is_err() {
                     return;
                 }
+                // Bounded: a verifier far behind slows the intake of batches, not votes.
+                if let Some(unverified) = unverified {
+                    if verifier.send(unverified).await.is_err() {
+                        state.end_verification(&digest);
+                        return;
+                    }
+                }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "batch verification task failed"),
+            Err(e) => tracing::error!(error = %e, "batch storing task failed"),
         }
     }
 }
 
-/// Returns the batch's digest once it is verified and stored; `None` if refused.
-fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest> {
+/// Stores a peer's batch; returns its digest, and the batch itself if its signatures are
+/// still to be checked. `None` if refused.
+fn store(state: &NodeState, from: u16, batch: Batch) -> Option<(Digest, Option<Unverified>)> {
     let (digest, tx_hashes) = batch.hashes();
     if let Ok(true) = state.storage.has_batch(&digest) {
-        return Some(digest);
+        return Some((digest, None));
     }
     let max_bytes = state.config.mempool.batch_max_bytes.saturating_mul(2);
     if batch.byte_size() > max_bytes || batch.txs.len() > state.config.mempool.batch_max_txs.saturating_mul(2)
@@ -127,22 +136,6 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
         tracing::warn!(from, %digest, "refused an oversized batch");
         return None;
     }
-    let checked = if state.consensus_only() {
-        CheckedBatch::Opaque(Arc::new(tx_hashes))
-    } else {
-        let results = admit_batch_hashed(&batch.txs, &tx_hashes, &state.chain_id, Some(&state.key_cache));
-        state.metrics.verify_batch_size.observe(batch.txs.len() as f64);
-        let txs: Result<Vec<_>, _> = results.into_iter().collect();
-        match txs {
-            Ok(txs) => CheckedBatch::Verified(Arc::new(txs)),
-            Err(e) => {
-                // An honest validator only batches admitted transactions: the author is faulty.
-                state.metrics.batches_rejected.inc();
-                tracing::warn!(from, %digest, error = %e, "refused a batch with an invalid transaction");
-                return None;
-            }
-        }
-    };
     let bytes = match bincode::serialize(&batch) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -150,10 +143,21 @@ fn check_and_store(state: &NodeState, from: u16, batch: Batch) -> Option<Digest>
             return None;
         }
     };
-    if let Err(e) = state.store_checked_batch(digest, &bytes, checked) {
+    if state.consensus_only() {
+        if let Err(e) = state.store_checked_batch(digest, &bytes, CheckedBatch::Opaque(Arc::new(tx_hashes))) {
+            tracing::error!(%digest, error = %e, "cannot store a batch");
+            return None;
+        }
+        state.metrics.batches_received.inc();
+        return Some((digest, None));
+    }
+    // Marked before it is stored: execution finding it on disk must wait for the verifier.
+    state.begin_verification(digest);
+    if let Err(e) = state.storage.put_batch(&digest, &bytes) {
+        state.end_verification(&digest);
         tracing::error!(%digest, error = %e, "cannot store a batch");
         return None;
     }
     state.metrics.batches_received.inc();
-    Some(digest)
+    Some((digest, Some(Unverified { digest, batch, tx_hashes })))
 }

@@ -20,6 +20,7 @@ pub mod node;
 pub mod state;
 pub mod storage;
 pub mod transport;
+pub mod verifier;
 pub mod views;
 pub mod wire;
 

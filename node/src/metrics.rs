@@ -18,6 +18,7 @@ pub struct Metrics {
     pub batches_sealed: Counter,
     pub batches_received: Counter,
     pub batches_rejected: Counter,
+    pub batch_txs_invalid: Counter,
     pub batch_fetches_abandoned: Counter,
     pub batches_ordered_again: Counter,
     pub batches_verified_again: Counter,
@@ -45,6 +46,7 @@ impl Metrics {
             batches_sealed: Counter::default(),
             batches_received: Counter::default(),
             batches_rejected: Counter::default(),
+            batch_txs_invalid: Counter::default(),
             batch_fetches_abandoned: Counter::default(),
             batches_ordered_again: Counter::default(),
             batches_verified_again: Counter::default(),
@@ -76,13 +78,18 @@ impl Metrics {
         registry.register("batches_sealed", "Batches sealed by this validator", m.batches_sealed.clone());
         registry.register(
             "batches_received",
-            "Valid batches received from peers",
+            "Batches received from peers and stored",
             m.batches_received.clone(),
         );
         registry.register(
             "batches_rejected",
-            "Batches refused (bad transactions or encoding)",
+            "Batches from peers refused (oversized)",
             m.batches_rejected.clone(),
+        );
+        registry.register(
+            "batch_txs_invalid",
+            "Transactions in peers' batches that fail admission (a faulty author's); never executed",
+            m.batch_txs_invalid.clone(),
         );
         registry.register(
             "batch_fetches_abandoned",

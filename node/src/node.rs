@@ -24,10 +24,11 @@ use crate::certifier::Certifier;
 use crate::driver::Driver;
 use crate::execution::Execution;
 use crate::fetcher::BatchFetcher;
-use crate::inbound::{verify_batches, Inbound};
+use crate::inbound::{store_batches, Inbound};
 use crate::state::NodeState;
 use crate::storage::Storage;
 use crate::transport::{Transport, TransportConfig};
+use crate::verifier::verify_batches;
 use crate::wire::NetMessage;
 
 /// Runs a validator until `shutdown` completes (or it fails to start).
@@ -128,6 +129,7 @@ pub async fn run_with(
         empty_block_delay_ms: config.consensus.empty_block_delay_ms,
         ..ConsensusConfig::default()
     };
+    let byzantine_mode = byzantine;
     let byzantine = byzantine.map(|mode| Byzantine::new(mode, config.index, key.clone(), committee.clone()));
     let core = Core::recover(committee, config.index, key, consensus_config, recovery);
 
@@ -136,6 +138,7 @@ pub async fn run_with(
     let (driver_tx, driver_rx) = mpsc::channel(10_000);
     let (exec_tx, exec_rx) = mpsc::channel(1_024);
     let (batch_tx, batch_rx) = mpsc::channel(256);
+    let (verify_tx, verify_rx) = mpsc::channel(1_024);
 
     // Catch up execution on blocks committed before a crash, before consensus adds more.
     for height in executed + 1..=committed_tip {
@@ -171,9 +174,12 @@ pub async fn run_with(
         certifier: certifier.clone(),
     };
     tokio::spawn(inbound_task.run(inbound));
-    tokio::spawn(verify_batches(state.clone(), fetcher.clone(), driver_tx.clone(), batch_rx));
+    tokio::spawn(store_batches(state.clone(), fetcher.clone(), driver_tx.clone(), verify_tx, batch_rx));
+    tokio::spawn(verify_batches(state.clone(), verify_rx));
     let full = Arc::new(Notify::new());
-    tokio::spawn(Batcher { state: state.clone(), driver: driver_tx, full }.run());
+    // Forged transactions only mean something where signatures are checked.
+    let forge = byzantine_mode == Some(ByzantineMode::BadBatches) && !config.consensus_only;
+    tokio::spawn(Batcher { state: state.clone(), driver: driver_tx, full, forge }.run());
     tokio::spawn(housekeeping(state.clone(), fetcher));
 
     // Ready once the blocks committed before start are executed.

@@ -3,7 +3,7 @@
 //! Each task owns its own loop (consensus driver, execution, batcher, inbound dispatch,
 //! API); they meet here. Status numbers are atomics so the API reads them without locks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -56,6 +56,9 @@ pub struct NodeState {
     pub certificates: RwLock<BTreeMap<u64, StateCertificate>>,
     pub blocks: broadcast::Sender<BlockResponse>,
     checked_batches: Mutex<HashMap<Digest, CheckedBatch>>,
+    /// Peers' batches stored (so votes may name them) but not yet through signature
+    /// verification; execution waits for their verified form instead of verifying them twice.
+    verifying: Mutex<HashSet<Digest>>,
     ready: AtomicBool,
     halted: RwLock<Option<String>>,
 }
@@ -100,6 +103,7 @@ impl NodeState {
             certificates: RwLock::new(BTreeMap::new()),
             blocks,
             checked_batches: Mutex::new(HashMap::new()),
+            verifying: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
             halted: RwLock::new(None),
         }
@@ -172,6 +176,26 @@ impl NodeState {
 
     pub fn take_cached_batch(&self, digest: &Digest) -> Option<CheckedBatch> {
         self.checked_batches.lock().unwrap_or_else(|p| p.into_inner()).remove(digest)
+    }
+
+    fn verifying(&self) -> std::sync::MutexGuard<'_, HashSet<Digest>> {
+        self.verifying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks a batch as queued for verification; call before storing it.
+    pub fn begin_verification(&self, digest: Digest) {
+        self.verifying().insert(digest);
+    }
+
+    /// The batch's checked form is cached (or it could not be checked): call after
+    /// [`cache_batch`](Self::cache_batch), so a reader that saw it still verifying then
+    /// finds the cached form.
+    pub fn end_verification(&self, digest: &Digest) {
+        self.verifying().remove(digest);
+    }
+
+    pub fn is_verifying(&self, digest: &Digest) -> bool {
+        self.verifying().contains(digest)
     }
 
     pub fn add_certificate(&self, certificate: StateCertificate) {

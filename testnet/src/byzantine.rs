@@ -33,15 +33,19 @@ pub enum ByzantineMode {
     Silent,
     /// Replays proposals, votes and timeouts it sent at least ten rounds earlier.
     Stale,
+    /// Adds a transaction with a forged signature to every batch it seals (and seals one
+    /// every batch delay even when it has nothing else to batch).
+    BadBatches,
 }
 
 impl ByzantineMode {
-    pub const ALL: [ByzantineMode; 5] = [
+    pub const ALL: [ByzantineMode; 6] = [
         ByzantineMode::Equivocate,
         ByzantineMode::DoubleVote,
         ByzantineMode::BadSignatures,
         ByzantineMode::Silent,
         ByzantineMode::Stale,
+        ByzantineMode::BadBatches,
     ];
 
     /// The name used on command lines and in `testnet.json`.
@@ -52,6 +56,7 @@ impl ByzantineMode {
             ByzantineMode::BadSignatures => "bad-signatures",
             ByzantineMode::Silent => "silent",
             ByzantineMode::Stale => "stale",
+            ByzantineMode::BadBatches => "bad-batches",
         }
     }
 
@@ -63,6 +68,7 @@ impl ByzantineMode {
             ByzantineMode::BadSignatures => "corrupts the signature of every proposal, vote and timeout",
             ByzantineMode::Silent => "sends no consensus messages",
             ByzantineMode::Stale => "replays its own messages from at least ten rounds ago",
+            ByzantineMode::BadBatches => "puts a transaction with a forged signature in every batch it seals",
         }
     }
 

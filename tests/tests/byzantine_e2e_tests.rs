@@ -7,7 +7,10 @@
 //! the same block at every height. A Byzantine validator's log must show its mode at work,
 //! and the modes that spoil the rounds a Byzantine validator leads (silent, bad signatures,
 //! equivocation) must show up as round timeouts at the honest ones — so a mode that quietly
-//! did nothing fails the test. The figures of each run are printed (`BYZANTINE-E2E ...`).
+//! did nothing fails the test. Every honest validator executes exactly the submitted
+//! transfers; with `bad-batches`, the forged transactions its batches carry are left out by
+//! every honest validator (counted in `bastion_batch_txs_invalid_total`), none executed. The
+//! figures of each run are printed (`BYZANTINE-E2E ...`).
 //!
 //! The nets run one at a time (a lock), so two 7-validator nets never share the two cores.
 
@@ -94,6 +97,26 @@ fn run(n: usize, mode: ByzantineMode) {
         assert!(log.contains(&format!("BYZANTINE MODE {mode}")), "validator {i} did not announce {mode}");
         assert!(log.contains("byzantine: "), "validator {i} never misbehaved in mode {mode}:\n{log}");
     }
+    for &i in &honest {
+        let executed = counter(&net, i, "committed_txs");
+        assert_eq!(
+            executed,
+            submitted.len() as u64,
+            "{mode}, n = {n}: validator {i} executed other transactions"
+        );
+    }
+    let invalid: Vec<u64> = honest.iter().map(|&i| counter(&net, i, "batch_txs_invalid")).collect();
+    if mode == ByzantineMode::BadBatches {
+        assert!(
+            invalid.iter().all(|&c| c > 0),
+            "{mode}, n = {n}: forged transactions never reached {invalid:?}"
+        );
+    } else {
+        assert!(
+            invalid.iter().all(|&c| c == 0),
+            "{mode}, n = {n}: invalid transactions counted: {invalid:?}"
+        );
+    }
     let timeouts: u64 = honest.iter().map(|&i| counter(&net, i, "round_timeouts")).sum();
     let abandoned: u64 = honest.iter().map(|&i| counter(&net, i, "batch_fetches_abandoned")).sum();
     let spoils_its_rounds =
@@ -104,7 +127,7 @@ fn run(n: usize, mode: ByzantineMode) {
     let height = honest.iter().filter_map(|&i| net.height(i)).min().unwrap_or(target);
     eprintln!(
         "BYZANTINE-E2E n={n} f={f} mode={mode} byzantine={:?} blocks_committed={height} blocks_checked={target} \
-         txs_checked={} round_timeouts_honest={timeouts} batch_fetches_abandoned={abandoned} ready_s={:.1} first_commit_s={:.1} total_s={:.1}",
+         txs_checked={} invalid_txs_left_out={invalid:?} round_timeouts_honest={timeouts} batch_fetches_abandoned={abandoned} ready_s={:.1} first_commit_s={:.1} total_s={:.1}",
         byzantine.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         submitted.len(),
         ready.as_secs_f64(),
@@ -139,6 +162,11 @@ fn n4_one_stale() {
 }
 
 #[test]
+fn n4_one_bad_batcher() {
+    run(4, ByzantineMode::BadBatches);
+}
+
+#[test]
 fn n7_two_equivocators() {
     run(7, ByzantineMode::Equivocate);
 }
@@ -161,4 +189,9 @@ fn n7_two_silent() {
 #[test]
 fn n7_two_stale() {
     run(7, ByzantineMode::Stale);
+}
+
+#[test]
+fn n7_two_bad_batchers() {
+    run(7, ByzantineMode::BadBatches);
 }
