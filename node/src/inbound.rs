@@ -92,6 +92,11 @@ fn serve_batches(state: &NodeState, to: u16, digests: &[Digest]) {
 
 /// Stores batches from peers and tells consensus each one is available; their signatures
 /// are checked behind consensus ([`crate::verifier`]), so a vote never waits for them.
+///
+/// Nothing here waits on the verifier: a batch the verifier has no room for is unmarked
+/// and left on disk, and execution verifies it there (`bastion_batches_verified_again_total`).
+/// Waiting would hold up this loop, then the dispatch of consensus messages behind it, and
+/// a committed block naming a batch still marked would hold up execution for good.
 pub async fn store_batches(
     state: Arc<NodeState>,
     fetcher: Arc<BatchFetcher>,
@@ -104,16 +109,15 @@ pub async fn store_batches(
         let stored = tokio::task::spawn_blocking(move || store(&worker_state, from, batch)).await;
         match stored {
             Ok(Some((digest, unverified))) => {
+                if let Some(unverified) = unverified {
+                    if verifier.try_send(unverified).is_err() {
+                        state.end_verification(&digest);
+                        state.metrics.batches_verify_deferred.inc();
+                    }
+                }
                 fetcher.arrived(&digest);
                 if driver.send(DriverInput::PayloadAvailable(digest)).await.is_err() {
                     return;
-                }
-                // Bounded: a verifier far behind slows the intake of batches, not votes.
-                if let Some(unverified) = unverified {
-                    if verifier.send(unverified).await.is_err() {
-                        state.end_verification(&digest);
-                        return;
-                    }
                 }
             }
             Ok(None) => {}

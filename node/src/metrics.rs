@@ -19,6 +19,8 @@ pub struct Metrics {
     pub batches_received: Counter,
     pub batches_rejected: Counter,
     pub batch_txs_invalid: Counter,
+    pub batches_verifying: Gauge,
+    pub batches_verify_deferred: Counter,
     pub batch_fetches_abandoned: Counter,
     pub batches_ordered_again: Counter,
     pub batches_verified_again: Counter,
@@ -47,6 +49,8 @@ impl Metrics {
             batches_received: Counter::default(),
             batches_rejected: Counter::default(),
             batch_txs_invalid: Counter::default(),
+            batches_verifying: Gauge::default(),
+            batches_verify_deferred: Counter::default(),
             batch_fetches_abandoned: Counter::default(),
             batches_ordered_again: Counter::default(),
             batches_verified_again: Counter::default(),
@@ -90,6 +94,16 @@ impl Metrics {
             "batch_txs_invalid",
             "Transactions in peers' batches that fail admission (a faulty author's); never executed",
             m.batch_txs_invalid.clone(),
+        );
+        registry.register(
+            "batches_verifying",
+            "Peers' batches stored and waiting for signature verification (the verification backlog)",
+            m.batches_verifying.clone(),
+        );
+        registry.register(
+            "batches_verify_deferred",
+            "Peers' batches the verifier had no room for, left for execution to verify",
+            m.batches_verify_deferred.clone(),
         );
         registry.register(
             "batch_fetches_abandoned",

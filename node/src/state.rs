@@ -184,14 +184,18 @@ impl NodeState {
 
     /// Marks a batch as queued for verification; call before storing it.
     pub fn begin_verification(&self, digest: Digest) {
-        self.verifying().insert(digest);
+        let mut verifying = self.verifying();
+        verifying.insert(digest);
+        self.metrics.batches_verifying.set(verifying.len() as i64);
     }
 
     /// The batch's checked form is cached (or it could not be checked): call after
     /// [`cache_batch`](Self::cache_batch), so a reader that saw it still verifying then
     /// finds the cached form.
     pub fn end_verification(&self, digest: &Digest) {
-        self.verifying().remove(digest);
+        let mut verifying = self.verifying();
+        verifying.remove(digest);
+        self.metrics.batches_verifying.set(verifying.len() as i64);
     }
 
     pub fn is_verifying(&self, digest: &Digest) -> bool {

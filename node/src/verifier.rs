@@ -5,7 +5,9 @@
 //! every signature in it is good. The signatures are checked here, in the background, and
 //! the verified form is cached for execution, which waits for it. So a verification backlog
 //! under load delays execution, but never a vote: before, votes waited behind it and rounds
-//! timed out once the backlog grew past the round timeout.
+//! timed out once the backlog grew past the round timeout. The queue is bounded; a batch
+//! arriving while it is full is not queued but left on disk, where execution verifies it
+//! (`bastion_batches_verify_deferred_total`), so nothing ever waits for room here.
 //!
 //! While batches queue up, they are verified together, up to [`GROUP_TXS`] transactions in
 //! one batch verification: the multiscalar multiplication costs less per signature the

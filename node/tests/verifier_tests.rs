@@ -2,16 +2,21 @@
 //! validator's state: batches verified together must each get back exactly their own
 //! transactions, a forged transaction is left out of its batch only (and counted), and the
 //! background task caches every queued batch's verified form before it stops marking it
-//! as being verified, which is what execution waits on.
+//! as being verified, which is what execution waits on. Storing never waits for the
+//! verifier: a batch it has no room for is stored, announced and left for execution.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bastion_crypto::Digest;
 use bastion_ledger::{Address, TransactionBuilder};
 use bastion_node::batch::Batch;
 use bastion_node::byzantine::forged_transaction;
+use bastion_node::driver::DriverInput;
+use bastion_node::fetcher::BatchFetcher;
+use bastion_node::inbound::store_batches;
 use bastion_node::state::{CheckedBatch, NodeState};
 use bastion_node::verifier::{check, verify_batches, Unverified};
 use bytes::Bytes;
@@ -97,4 +102,37 @@ async fn the_verifier_caches_each_queued_batch_before_it_stops_marking_it() {
     assert_eq!(invalid_count(&v.state), 2);
     drop(queue);
     task.await.expect("verifier ends when its queue closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_the_verifier_has_no_room_for_are_stored_announced_and_left_for_execution() {
+    let v = validator_zero(CHAIN, 4, Vec::new(), false);
+    let fetcher = Arc::new(BatchFetcher::new(v.state.clone()));
+    let (driver, mut announced) = mpsc::channel(16);
+    // Room for one batch, and nobody verifying: the rest must not wait for room.
+    let (verifier, mut queued) = mpsc::channel(1);
+    let (incoming, batches) = mpsc::channel(16);
+    tokio::spawn(store_batches(v.state.clone(), fetcher, driver, verifier, batches));
+    let sent: Vec<Unverified> = (20..23).map(|seq| batch(seq, 2, 0)).collect();
+    for b in &sent {
+        incoming.send((1, b.batch.clone())).await.expect("store task running");
+    }
+    for b in &sent {
+        let input = tokio::time::timeout(Duration::from_secs(30), announced.recv())
+            .await
+            .expect("every batch announced without waiting for the verifier")
+            .expect("store task running");
+        assert!(matches!(input, DriverInput::PayloadAvailable(d) if d == b.digest));
+        assert!(v.state.storage.has_batch(&b.digest).expect("reads"), "batch {} stored", b.digest);
+    }
+    let first = queued.try_recv().expect("the first batch queued for verification");
+    assert_eq!(first.digest, sent[0].digest);
+    assert!(v.state.is_verifying(&sent[0].digest));
+    for b in &sent[1..] {
+        assert!(
+            !v.state.is_verifying(&b.digest),
+            "a deferred batch stays marked: execution would wait for ever"
+        );
+    }
+    assert_eq!(v.state.metrics.batches_verify_deferred.get(), 2);
 }
