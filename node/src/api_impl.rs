@@ -89,51 +89,66 @@ impl NodeState {
             || self.storage.tx_location(hash).map_err(internal)?.is_some())
     }
 
-    /// The hash of a transaction this node already holds: a byte-identical resubmission,
-    /// recognised without checking its signature again.
-    fn known(&self, tx: &[u8]) -> Result<Option<Digest>, ApiError> {
-        let hash = sha256(tx);
-        Ok(self.holds(&hash)?.then_some(hash))
-    }
-
     /// Refuses, before any signature check, what the mempool would refuse anyway (see
     /// `Mempool::check_room_for`), unless this node already holds the transaction: a
     /// resubmission keeps its hash. One that does not decode is refused only by a full pool
     /// (else admission reports why it does not decode).
     fn screen(&self, tx: &[u8]) -> Result<(), ApiError> {
-        let room = match SignedTransaction::from_bytes(tx) {
-            Ok(signed) => self.mempool.check_room_for(&signed.tx.sender_address(), signed.tx.nonce),
-            Err(_) => self.mempool.check_room(),
+        let key = sender_and_nonce(tx);
+        let room = match &key {
+            Some((sender, nonce)) => self.mempool.check_room_for(sender, *nonce),
+            None => self.mempool.check_room(),
         };
-        self.room_verdict(tx, room)
+        self.room_verdict(tx, key.as_ref(), room)
     }
 
     /// A refusal by the mempool's screen stands unless this node already holds `tx`.
-    fn room_verdict(&self, tx: &[u8], room: Result<(), MempoolError>) -> Result<(), ApiError> {
+    fn room_verdict(
+        &self,
+        tx: &[u8],
+        key: Option<&(Address, u64)>,
+        room: Result<(), MempoolError>,
+    ) -> Result<(), ApiError> {
         match room {
             Ok(()) => Ok(()),
-            Err(_) if self.known(tx)?.is_some() => Ok(()),
+            Err(_) if self.holds_refused(tx, key)? => Ok(()),
             Err(full) => Err(ApiError::MempoolFull(full.to_string())),
         }
+    }
+
+    /// Whether this node holds a transaction its full pool refuses: queued or batched
+    /// here, or executed. Under overload most requests end here, so the transaction index
+    /// (a disk read that grows with the chain: the largest single cost of refusals in the
+    /// profile) is read only for a transaction that can have executed, one below its
+    /// sender's executed nonce or whose sender the pool does not remember. One that does
+    /// not decode was never executed. A transaction a block rejected without advancing its
+    /// sender's nonce is answered 429 here, and its hash once the pool has room again (the
+    /// admission path reads the index for every transaction).
+    fn holds_refused(&self, tx: &[u8], key: Option<&(Address, u64)>) -> Result<bool, ApiError> {
+        let hash = sha256(tx);
+        if self.mempool.location(&hash).is_some() {
+            return Ok(true);
+        }
+        let Some((sender, nonce)) = key else { return Ok(false) };
+        if self.mempool.executed_nonce(sender).is_some_and(|next| *nonce >= next) {
+            return Ok(false);
+        }
+        Ok(self.storage.tx_location(&hash).map_err(internal)?.is_some())
     }
 
     /// `screen` of a request's transactions in order, each as if the ones before were
     /// admitted (see `Mempool::check_room_for_all`): a request resending a sender's nonce
     /// gap passes whole, as the same transactions submitted one by one would.
     fn screen_all(&self, txs: Vec<Result<Bytes, ApiError>>) -> Vec<Result<Bytes, ApiError>> {
-        let keys: Vec<Option<(Address, u64)>> = txs
-            .iter()
-            .map(|tx| {
-                let signed = SignedTransaction::from_bytes(tx.as_ref().ok()?).ok()?;
-                Some((signed.tx.sender_address(), signed.tx.nonce))
-            })
-            .collect();
+        let keys: Vec<Option<(Address, u64)>> =
+            txs.iter().map(|tx| tx.as_ref().ok().and_then(|tx| sender_and_nonce(tx))).collect();
         let rooms = self.mempool.check_room_for_all(&keys);
         txs.into_iter()
             .zip(rooms)
-            .map(|(tx, room)| {
+            .zip(&keys)
+            .map(|((tx, room), key)| {
                 let tx = tx?;
-                self.room_verdict(&tx, room).map(|()| tx)
+                self.room_verdict(&tx, key.as_ref(), room).map(|()| tx)
             })
             .collect()
     }
@@ -192,6 +207,12 @@ impl NodeState {
         self.mempool.insert(pool_tx, 0).map_err(|e| ApiError::MempoolFull(e.to_string()))?;
         Ok(hash)
     }
+}
+
+/// The sender and nonce of a transaction's bytes, if they decode.
+fn sender_and_nonce(tx: &[u8]) -> Option<(Address, u64)> {
+    let signed = SignedTransaction::from_bytes(tx).ok()?;
+    Some((signed.tx.sender_address(), signed.tx.nonce))
 }
 
 impl NodeApi for NodeState {

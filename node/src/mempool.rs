@@ -303,6 +303,14 @@ impl Mempool {
         self.lock().known.get(hash).map(|(location, _)| *location)
     }
 
+    /// The sender's next nonce as of the last executed block that advanced it, if this
+    /// pool remembers it (it forgets every sender when the record outgrows the pool). A
+    /// transaction at or above it has not executed successfully: executing advances the
+    /// sender's nonce past the transaction's own.
+    pub fn executed_nonce(&self, sender: &Address) -> Option<u64> {
+        self.lock().executed_nonces.get(sender).copied()
+    }
+
     /// One past the highest nonce the sender has pending here, if any.
     pub fn pending_next_nonce(&self, sender: &Address) -> Option<u64> {
         self.lock().senders.get(sender).filter(|s| s.pending > 0).map(|s| s.next_nonce)

@@ -281,6 +281,33 @@ async fn resubmitting_to_a_full_mempool_returns_the_known_hash() {
     assert_eq!(node.state.mempool.queued(), 3);
 }
 
+/// An executed transaction resubmitted to a full pool keeps its hash too. The refusal
+/// reads the transaction index only for a nonce below the sender's executed one; a fresh
+/// nonce is refused without it, and still 429, not admitted.
+#[tokio::test]
+async fn resubmitting_an_executed_transaction_to_a_full_mempool_returns_its_hash() {
+    let node = validator_with_pool(3, 1_000);
+    let executed = transfer(CHAIN, funded(), 0);
+    let hash = sha256(&executed);
+    assert_eq!(node.state.submit(executed.clone()), Ok(hash));
+    // Nonce 0 executes at height 1: indexed, gone from the pool, the sender's nonce is 1.
+    node.state.storage.record_execution(1, Digest::ZERO, &[], &[hash]).expect("recorded");
+    let sender = Address::from_public_key(&funded().public());
+    node.state.mempool.finalized(&[hash], &[(sender, 1)]);
+    assert_eq!(node.state.mempool.location(&hash), None);
+    assert_eq!(node.state.mempool.executed_nonce(&sender), Some(1));
+
+    let pending = transfers(1..4);
+    assert!(node.state.submit_many(pending.clone()).iter().all(Result::is_ok));
+    assert!(node.state.mempool.check_room().is_err(), "the pool should be full");
+
+    assert_eq!(node.state.submit(executed.clone()), Ok(hash), "submit alone");
+    let verdicts = node.state.submit_many(vec![executed, pending[0].clone(), transfer(CHAIN, funded(), 4)]);
+    assert_eq!(verdicts[..2], [Ok(hash), Ok(sha256(&pending[0]))], "{verdicts:?}");
+    assert!(is_mempool_full(&verdicts[2]), "{:?}", verdicts[2]);
+    assert_eq!(node.state.mempool.queued(), 3);
+}
+
 /// A client at its sender limit, with later nonces held for a gap, resends the gap in one
 /// request (what `bastion bench` does with transactions answered 429): the whole gap is
 /// admitted, as it would be submitted one by one in order, and the held ones are released.

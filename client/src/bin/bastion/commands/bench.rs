@@ -48,7 +48,7 @@ use report::{metric_sum, summarize, Outcome, Report, Sample};
 /// The longest the run waits, after the last submission, for accepted transactions to commit.
 pub const STRAGGLER_WAIT: Duration = Duration::from_secs(30);
 /// The most transactions one run may prepare.
-pub const MAX_TRANSACTIONS: u64 = 5_000_000;
+pub const MAX_TRANSACTIONS: u64 = 10_000_000;
 /// Fuel limit of a bench transfer (a transfer uses about 1,500).
 const TRANSFER_FUEL_LIMIT: u64 = 10_000;
 /// Signed transactions expire this many heights after the start: far beyond any run.
