@@ -82,13 +82,6 @@ impl NodeState {
         Ok((certificate.height, Some(certificate)))
     }
 
-    /// Whether this node already holds the transaction: queued, batched or executed (the
-    /// transaction index answers without reading the receipt itself).
-    fn holds(&self, hash: &Digest) -> Result<bool, ApiError> {
-        Ok(self.mempool.location(hash).is_some()
-            || self.storage.tx_location(hash).map_err(internal)?.is_some())
-    }
-
     /// Refuses, before any signature check, what the mempool would refuse anyway (see
     /// `Mempool::check_room_for`), unless this node already holds the transaction: a
     /// resubmission keeps its hash. One that does not decode is refused only by a full pool
@@ -117,23 +110,20 @@ impl NodeState {
     }
 
     /// Whether this node holds a transaction its full pool refuses: queued or batched
-    /// here, or executed. Under overload most requests end here, so the transaction index
-    /// (a disk read that grows with the chain: the largest single cost of refusals in the
-    /// profile) is read only for a transaction that can have executed, one below its
-    /// sender's executed nonce or whose sender the pool does not remember. One that does
-    /// not decode was never executed. A transaction a block rejected without advancing its
-    /// sender's nonce is answered 429 here, and its hash once the pool has room again (the
-    /// admission path reads the index for every transaction).
+    /// here, or given a receipt. Under overload most requests end here, so the transaction
+    /// index (a disk read that grows with the chain: the largest single cost of refusals in
+    /// the profile) is read only for a transaction that can have executed, one below its
+    /// sender's executed nonce or whose sender the pool does not remember; the others can
+    /// only have been rejected (see `Storage::recorded`). One that does not decode was
+    /// never executed.
     fn holds_refused(&self, tx: &[u8], key: Option<&(Address, u64)>) -> Result<bool, ApiError> {
         let hash = sha256(tx);
         if self.mempool.location(&hash).is_some() {
             return Ok(true);
         }
         let Some((sender, nonce)) = key else { return Ok(false) };
-        if self.mempool.executed_nonce(sender).is_some_and(|next| *nonce >= next) {
-            return Ok(false);
-        }
-        Ok(self.storage.tx_location(&hash).map_err(internal)?.is_some())
+        let below_next = self.mempool.executed_nonce(sender).is_none_or(|next| *nonce < next);
+        self.storage.recorded(&hash, below_next).map_err(internal)
     }
 
     /// `screen` of a request's transactions in order, each as if the ones before were
@@ -167,8 +157,9 @@ impl NodeState {
     }
 
     /// The stateful checks and the mempool, for a transaction whose signature verified.
-    /// A transaction already known (queued, batched or executed) keeps its hash. `accounts`
-    /// caches sender accounts as of one executed height (a batch submission reads each once).
+    /// A transaction already known (queued, batched, or with a receipt) keeps its hash.
+    /// `accounts` caches sender accounts as of one executed height (a batch submission
+    /// reads each once).
     fn enqueue(
         &self,
         tx: Bytes,
@@ -176,7 +167,7 @@ impl NodeState {
         accounts: &mut HashMap<Address, Account>,
     ) -> Result<Digest, ApiError> {
         let hash = verified.hash();
-        if self.holds(&hash)? {
+        if self.mempool.location(&hash).is_some() {
             return Ok(hash);
         }
         let executed = self.executed();
@@ -187,6 +178,14 @@ impl NodeState {
                 slot.insert(self.state_query()?.account(&sender, executed).map_err(ledger_error)?)
             }
         };
+        // Only a nonce below the sender's next can have executed; any other can at most have
+        // been rejected, which the rejections alone answer (no read of the index). The pool
+        // may know of a block executed since the account was read.
+        let next = account.nonce.max(self.mempool.executed_nonce(&sender).unwrap_or(0));
+        let below_next = verified.tx().nonce < next;
+        if self.storage.recorded(&hash, below_next).map_err(internal)? {
+            return Ok(hash);
+        }
         check_stateful(verified.tx(), account, executed + 1).map_err(|e| self.refused(e))?;
         let pool_tx =
             PoolTx { hash, bytes: tx, sender, nonce: verified.tx().nonce, verified: Some(verified) };

@@ -13,7 +13,8 @@
 //! height already ordered (a faulty leader named it again) is skipped: everything in it was
 //! executed then.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,8 +80,7 @@ impl Execution {
                 }
             }
         }
-        let executed_before =
-            self.state.storage.executed_among(&candidate_hashes).map_err(|e| e.to_string())?;
+        let executed_before = self.executed_before(&candidates, &candidate_hashes)?;
         // `candidates` is empty in consensus-only mode, else parallel to `candidate_hashes`.
         let hashes: Vec<Digest> = candidate_hashes
             .into_iter()
@@ -131,6 +131,36 @@ impl Execution {
         }
         let _ = self.state.blocks.send(block_response(block, state_root, &hashes, &receipts));
         Ok(())
+    }
+
+    /// For each candidate, whether an earlier height gave it a receipt. Signed transactions
+    /// are judged by their senders' nonces in the state the block executes on (see
+    /// `Storage::recorded_among`): the same on every validator, and all but replays and
+    /// duplicates are answered without reading the transaction index. Opaque ones (no
+    /// nonces; `candidates` is empty) are looked up in the index.
+    fn executed_before(
+        &self,
+        candidates: &[VerifiedTransaction],
+        hashes: &[Digest],
+    ) -> Result<Vec<bool>, String> {
+        let storage = &self.state.storage;
+        let Some(executor) = self.executor.as_ref().filter(|_| !candidates.is_empty()) else {
+            return storage.executed_among(hashes).map_err(|e| e.to_string());
+        };
+        let (query, height) = (executor.query(), executor.height());
+        let mut next_nonces: HashMap<Address, u64> = HashMap::new();
+        let mut below_next = Vec::with_capacity(candidates.len());
+        for tx in candidates {
+            let next = match next_nonces.entry(tx.sender()) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(slot) => {
+                    let account = query.account(slot.key(), height).map_err(|e| e.to_string())?;
+                    *slot.insert(account.nonce)
+                }
+            };
+            below_next.push(tx.tx().nonce < next);
+        }
+        storage.recorded_among(hashes, &below_next).map_err(|e| e.to_string())
     }
 
     /// Asks peers, in one go, for every batch these blocks need that is not here: a

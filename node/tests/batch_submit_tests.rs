@@ -8,7 +8,7 @@
 mod common;
 
 use bastion_crypto::{sha256, Digest, KeyPair};
-use bastion_ledger::{admit, Address, SignedTransaction, TransactionBuilder};
+use bastion_ledger::{admit, Address, Receipt, ReceiptStatus, SignedTransaction, TransactionBuilder};
 use bastion_node::api::{ApiError, NodeApi};
 use bastion_node::mempool::TxLocation;
 use bastion_testnet::config::{GenesisAccount, MempoolSettings};
@@ -306,6 +306,42 @@ async fn resubmitting_an_executed_transaction_to_a_full_mempool_returns_its_hash
     assert_eq!(verdicts[..2], [Ok(hash), Ok(sha256(&pending[0]))], "{verdicts:?}");
     assert!(is_mempool_full(&verdicts[2]), "{:?}", verdicts[2]);
     assert_eq!(node.state.mempool.queued(), 3);
+}
+
+/// A transaction a block rejected (its sender's nonce did not move) keeps its hash and its
+/// receipt when it is sent again, to a pool with room and to a full one: it is not queued
+/// a second time. Its nonce is not below the sender's, so this is answered from the
+/// rejections, not the transaction index.
+#[tokio::test]
+async fn resubmitting_a_rejected_transaction_returns_its_hash_and_queues_nothing() {
+    let node = validator_with_pool(3, 1_000);
+    let rejected = transfer(CHAIN, funded(), 2);
+    let hash = sha256(&rejected);
+    assert_eq!(node.state.submit(rejected.clone()), Ok(hash));
+    let receipt = Receipt {
+        tx_hash: hash,
+        status: ReceiptStatus::Rejected { reason: "bad nonce".into() },
+        height: 1,
+        index: 0,
+        fuel_used: 0,
+        events: Vec::new(),
+        return_data: Vec::new(),
+        contract: None,
+    };
+    node.state.storage.record_execution(1, Digest::ZERO, &[receipt], &[hash]).expect("recorded");
+    node.state.mempool.finalized(&[hash], &[]);
+    assert_eq!(node.state.mempool.location(&hash), None);
+
+    assert_eq!(node.state.submit(rejected.clone()), Ok(hash), "submit alone");
+    assert_eq!(node.state.submit_many(vec![rejected.clone()]), vec![Ok(hash)], "submit_many");
+    assert_eq!(node.state.mempool.queued() + node.state.mempool.held(), 0, "queued again");
+
+    let pending = transfers(0..2);
+    assert!(node.state.submit_many(pending).iter().all(Result::is_ok));
+    assert!(node.state.submit(transfer(CHAIN, also_funded(), 0)).is_ok());
+    assert!(node.state.mempool.check_room().is_err(), "the pool should be full");
+    assert_eq!(node.state.submit(rejected), Ok(hash), "to a full pool");
+    assert_eq!(node.state.mempool.location(&hash), None);
 }
 
 /// A client at its sender limit, with later nonces held for a gap, resends the gap in one

@@ -709,6 +709,41 @@ fn recorded_execution_indexes_receipts_and_refuses_disorder() {
     assert_eq!(storage.execution(3).unwrap().unwrap().tx_hashes, vec![first_tx]);
 }
 
+/// `recorded_among` answers "has a receipt?" from where each transaction can be: one
+/// below its sender's next nonce from the index, any other from the rejections. A
+/// rejected transaction is found either way, an executed one only as below, and one never
+/// seen in neither; across a reopen too.
+#[test]
+fn receipts_are_found_by_nonce_without_the_index_for_rejections() {
+    let temp = TempDir::new().unwrap();
+    let storage = open(&db_dir(&temp));
+    let mut exec = rocks_chain(&storage);
+    let alice = key(1);
+    let executed = verified(&[builder(&alice, 0).transfer(address(&key(2)), 9).unwrap()]);
+    let gap = verified(&[builder(&alice, 5).transfer(address(&key(2)), 9).unwrap()]);
+    let fresh = verified(&[builder(&alice, 1).transfer(address(&key(2)), 9).unwrap()]);
+    let outcome = exec.apply_block(1, &[executed[0].clone(), gap[0].clone()]).unwrap();
+    assert_eq!(outcome.receipts[0].status, ReceiptStatus::Ok);
+    assert!(matches!(outcome.receipts[1].status, ReceiptStatus::Rejected { .. }));
+    record_outcome(&storage, &outcome).unwrap();
+    let storage = {
+        drop(exec);
+        drop(storage);
+        open(&db_dir(&temp))
+    };
+    let hashes = [executed[0].hash(), gap[0].hash(), fresh[0].hash()];
+    // As a validator asks: nonce 0 is below alice's next (1), 5 and 1 are not.
+    assert_eq!(storage.recorded_among(&hashes, &[true, false, false]).unwrap(), vec![true, true, false]);
+    // The rejected one is in the index as well; the executed one is not among rejections.
+    assert_eq!(storage.recorded_among(&hashes, &[true, true, true]).unwrap(), vec![true, true, false]);
+    assert_eq!(storage.recorded_among(&hashes, &[false, false, false]).unwrap(), vec![false, true, false]);
+    assert_eq!(
+        hashes.iter().map(|h| storage.recorded(h, false).unwrap()).collect::<Vec<_>>(),
+        vec![false, true, false]
+    );
+    assert!(matches!(storage.recorded_among(&hashes, &[true]), Err(StorageError::Refused { .. })));
+}
+
 #[test]
 fn consensus_only_execution_indexes_transactions_without_receipts() {
     let temp = TempDir::new().unwrap();

@@ -150,3 +150,54 @@ fn a_nonce_gap_that_never_fills_ends_in_a_bad_nonce_receipt() {
     assert_eq!(net.wait_final(0, &first)["status"], "committed_ok");
     assert_eq!(balance(&net, 0, &recipient), 10);
 }
+
+/// How many of the blocks up to `height`, as validator `via` serves them, list `hash`.
+fn blocks_listing(net: &LocalNet, via: usize, height: u64, hash: &str) -> usize {
+    (1..=height)
+        .map(|h| {
+            let block = net.block(via, h).unwrap_or_else(|| panic!("validator {via} has no block {h}"));
+            let txs = block["txs"].as_array().expect("txs").clone();
+            txs.iter().filter(|tx| tx["hash"].as_str() == Some(hash)).count()
+        })
+        .sum()
+}
+
+/// A transaction sent to every validator at once can be batched by each of them, so up to
+/// four copies are ordered, possibly in different blocks. It gets one receipt and is
+/// listed in one block: a copy ordered after one that executed (its nonce is then below the
+/// sender's) or after one that was rejected (still at or above) is skipped on every
+/// validator alike.
+#[test]
+fn a_transaction_sent_to_every_validator_gets_one_receipt() {
+    let mempool = MempoolSettings { gap_wait_ms: 1_000, ..MempoolSettings::default() };
+    let net = LocalNet::start_with_mempool(4, false, mempool);
+    let recipient = Address([0x45; 32]);
+    // Nonce 1 with nothing at nonce 0: each validator holds it for the gap wait, then
+    // batches it, and the first copy ordered is rejected for its nonce.
+    let orphan = net.builder(7, 1).fuel_limit(10_000).transfer(recipient, 5).expect("builds");
+    let hashes: Vec<String> = (0..4).map(|via| net.submit(via, &orphan)).collect();
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    let rejected = net.wait_final(0, &hashes[0]);
+    assert_eq!(
+        (rejected["status"].as_str(), rejected["reason"].as_str()),
+        (Some("rejected"), Some("bad nonce"))
+    );
+    // Nonce 0, to every validator at once: it executes once.
+    let first = net.builder(7, 0).fuel_limit(10_000).transfer(recipient, 10).expect("builds");
+    let first_hash: Vec<String> = (0..4).map(|via| net.submit(via, &first)).collect();
+    assert_eq!(net.wait_final(0, &first_hash[0])["status"], "committed_ok");
+    // Every copy still in flight is ordered within a few blocks.
+    let height = net.height(0).expect("status") + 5;
+    assert!(net.wait_height(&[0, 1, 2, 3], height, LIMIT), "commits stopped");
+    assert_same_blocks(&net, &[0, 1, 2, 3], height);
+    for via in 0..4 {
+        assert_eq!(blocks_listing(&net, via, height, &hashes[0]), 1, "validator {via}: the rejected one");
+        assert_eq!(blocks_listing(&net, via, height, &first_hash[0]), 1, "validator {via}: the executed one");
+        assert_eq!(balance(&net, via, &recipient), 10, "validator {via}");
+        let tx = net.wait_final(via, &hashes[0]);
+        assert_eq!(tx["status"], "rejected", "validator {via} keeps the first receipt: {tx}");
+    }
+    // Resubmitted now that the account's nonce is 1, the rejected one keeps its receipt.
+    assert_eq!(net.submit(2, &orphan), hashes[0]);
+    assert_eq!(net.wait_final(2, &hashes[0])["status"], "rejected");
+}

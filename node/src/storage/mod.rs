@@ -44,8 +44,8 @@ use bastion_crypto::Digest;
 use bastion_ledger::{codec, BlockOutcome};
 use bastion_testnet::config::StorageSettings;
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options,
-    WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
+    DBRecoveryMode, Options, WriteBatch, WriteOptions, DB,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -85,6 +85,15 @@ fn cf_options(name: &str) -> Options {
         // No blob garbage collection: it rewrites live batches to reclaim deleted ones, and
         // batches are deleted (pruned) oldest first, so whole blob files expire instead.
         options.set_enable_blob_gc(false);
+    }
+    if name == cf::TX_INDEX {
+        // Keys are random hashes, so with leveled compaction every merge of new files into
+        // the one level holding the index rewrote all of it: work that grew with the chain,
+        // done by all validators at once. Universal compaction merges sorted runs of similar
+        // size instead (about half the bytes written). Its cost, more runs for a read to
+        // probe, is paid only off the hot path: admission and execution answer "has a
+        // receipt?" from nonces and the rejections (see `Storage::recorded_among`).
+        options.set_compaction_style(DBCompactionStyle::Universal);
     }
     options.set_compression_type(DBCompressionType::Lz4);
     options.set_write_buffer_size(WRITE_BUFFER_BYTES);

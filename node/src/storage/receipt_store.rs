@@ -114,6 +114,45 @@ impl Storage {
         self.contains_many(cf::TX_INDEX, &keys)
     }
 
+    /// For each signed transaction, whether it has a receipt already, given whether its
+    /// nonce is below its sender's next nonce (`below_next[i]`, as of the executed height).
+    /// A transaction that executed advanced its sender's nonce past its own, and nonces
+    /// only grow, so one at or above the next nonce can at most have been rejected: it is
+    /// looked up among the rejections. Only the others (replays and duplicates, rare) read
+    /// the transaction index, whose reads and compactions grow with the chain.
+    pub fn recorded_among(
+        &self,
+        tx_hashes: &[Digest],
+        below_next: &[bool],
+    ) -> Result<Vec<bool>, StorageError> {
+        if tx_hashes.len() != below_next.len() {
+            return Err(StorageError::Refused {
+                what: "receipt lookup",
+                detail: format!("{} hashes with {} nonce verdicts", tx_hashes.len(), below_next.len()),
+            });
+        }
+        let (mut indexed, mut rejected) = (Vec::new(), Vec::new());
+        for (hash, &below) in tx_hashes.iter().zip(below_next) {
+            if below {
+                indexed.push(&hash.as_bytes()[..])
+            } else {
+                rejected.push(&hash.as_bytes()[..])
+            }
+        }
+        let mut indexed = self.contains_many(cf::TX_INDEX, &indexed)?.into_iter();
+        let mut rejected = self.contains_many(cf::REJECTED_TXS, &rejected)?.into_iter();
+        Ok(below_next
+            .iter()
+            .map(|&below| if below { indexed.next() } else { rejected.next() }.unwrap_or(false))
+            .collect())
+    }
+
+    /// [`Storage::recorded_among`] for one transaction.
+    pub fn recorded(&self, tx_hash: &Digest, below_next: bool) -> Result<bool, StorageError> {
+        let cf = if below_next { cf::TX_INDEX } else { cf::REJECTED_TXS };
+        self.contains(cf, tx_hash.as_bytes())
+    }
+
     /// The height at which a transaction was executed (also in consensus-only mode).
     pub fn tx_height(&self, tx_hash: &Digest) -> Result<Option<u64>, StorageError> {
         Ok(self.tx_location(tx_hash)?.map(|location| location.height))
@@ -185,8 +224,11 @@ impl Storage {
             }
         }
         entries.sort_by_key(|(tx_hash, _, _)| *tx_hash);
-        for (tx_hash, location, _) in &entries {
+        for (tx_hash, location, receipt) in &entries {
             batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", location)?);
+            if receipt.is_some_and(|r| matches!(r.status, ReceiptStatus::Rejected { .. })) {
+                batch.put_cf(self.cf(cf::REJECTED_TXS)?, tx_hash.as_bytes(), []);
+            }
         }
         batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), encode("execution record", &record)?);
         batch.put_cf(self.cf(cf::META)?, EXECUTED_KEY, height.to_be_bytes());

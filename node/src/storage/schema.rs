@@ -5,7 +5,7 @@
 //! requires a new [`SCHEMA_VERSION`], which older databases are then refused under.
 
 /// Version of the on-disk layout; bumped whenever a key or value format changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Column family names.
 pub(super) mod cf {
@@ -40,6 +40,11 @@ pub(super) mod cf {
     pub const RECEIPTS: &str = "receipts";
     /// Transaction hash → (height, index).
     pub const TX_INDEX: &str = "tx_index";
+    /// Transaction hash → (): the indexed transactions whose receipt is `rejected` (version
+    /// 3). A transaction at or above its sender's next nonce never executed, so whether it
+    /// has a receipt is answered here, in a column family as small as the rejections,
+    /// instead of in the hash-keyed index, which grows with every transaction.
+    pub const REJECTED_TXS: &str = "rejected_txs";
     /// Executed height → execution record.
     pub const HEIGHTS: &str = "heights";
 }
@@ -60,6 +65,7 @@ pub(super) const COLUMN_FAMILIES: &[&str] = &[
     cf::STATE_ROOTS,
     cf::RECEIPTS,
     cf::TX_INDEX,
+    cf::REJECTED_TXS,
     cf::HEIGHTS,
 ];
 
