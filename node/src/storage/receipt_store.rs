@@ -212,21 +212,21 @@ impl Storage {
             }
             written.insert(*tx_hash);
             let index = u32::try_from(index).map_err(|_| refuse("more than 2^32 transactions".into()))?;
-            entries.push((tx_hash, TxLocation { height, index }, receipt));
+            entries.push((tx_hash, TxLocation { height, index }, receipt, rejected));
         }
         // Receipts go by position, already in key order. Hashes are random keys: inserted in
         // key order, each lands next to the one before in RocksDB's memtable skip list
         // instead of searching it from the top (a stable sort keeps the last write of a
         // repeated hash last).
-        for (_, location, receipt) in &entries {
+        for (_, location, receipt, _) in &entries {
             if let Some(receipt) = receipt {
                 batch.put_cf(self.cf(cf::RECEIPTS)?, location.key(), encode("receipt", receipt)?);
             }
         }
-        entries.sort_by_key(|(tx_hash, _, _)| *tx_hash);
-        for (tx_hash, location, receipt) in &entries {
+        entries.sort_by_key(|(tx_hash, _, _, _)| *tx_hash);
+        for (tx_hash, location, _, rejected) in &entries {
             batch.put_cf(self.cf(cf::TX_INDEX)?, tx_hash.as_bytes(), encode("transaction index", location)?);
-            if receipt.is_some_and(|r| matches!(r.status, ReceiptStatus::Rejected { .. })) {
+            if *rejected {
                 batch.put_cf(self.cf(cf::REJECTED_TXS)?, tx_hash.as_bytes(), []);
             }
         }
