@@ -14,7 +14,9 @@ use bastion_ledger::{
     admit_signed, compile_wat, Address, BlockOutcome, Executor, ExecutorConfig, Genesis, MemoryStore,
     ReceiptStatus, SignedTransaction, TransactionBuilder, VerifiedTransaction,
 };
-use bastion_node::storage::{RocksStateStore, Storage, StorageError, TxLocation, SCHEMA_VERSION};
+use bastion_node::storage::{
+    RocksStateStore, Storage, StorageError, TxLocation, INDEX_FLUSH_ENTRIES, SCHEMA_VERSION,
+};
 use bastion_testnet::config::StorageSettings;
 use tempfile::TempDir;
 
@@ -758,6 +760,143 @@ fn consensus_only_execution_indexes_transactions_without_receipts() {
     assert_eq!(storage.tx_height(&sha256(b"never")).unwrap(), None);
     drop(storage);
     assert_eq!(open(&db_dir(&temp)).executed_height().unwrap(), Some(2));
+}
+
+/// Opens the database directly and reads `tx_index` and the `indexed_height` marker.
+fn raw_index(temp: &TempDir, hashes: &[Digest]) -> (Vec<bool>, Option<u64>) {
+    let db = rocksdb::DB::open_cf_for_read_only(
+        &rocksdb::Options::default(),
+        db_dir(temp),
+        all_column_families(temp),
+        false,
+    )
+    .unwrap();
+    let index = db.cf_handle("tx_index").unwrap();
+    let found = hashes.iter().map(|h| db.get_cf(index, h.as_bytes()).unwrap().is_some()).collect();
+    let marker = db.get_cf(db.cf_handle("meta").unwrap(), b"indexed_height").unwrap();
+    (found, marker.map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap())))
+}
+
+/// Index entries wait in memory for one bulk write; a reopen before that write rebuilds
+/// them from the execution records, choosing the same positions: the first of a hash
+/// repeated in a consensus-only block, and not a rejected duplicate's.
+#[test]
+fn transaction_index_entries_survive_a_reopen_before_and_after_their_bulk_write() {
+    let temp = TempDir::new().unwrap();
+    let txs: Vec<Digest> = (0u8..4).map(|i| sha256(&[i])).collect();
+    let locations = |storage: &Storage| -> Vec<Option<TxLocation>> {
+        txs.iter().map(|tx| storage.tx_location(tx).unwrap()).collect()
+    };
+    let expected = vec![
+        Some(TxLocation { height: 1, index: 0 }),
+        Some(TxLocation { height: 1, index: 1 }),
+        Some(TxLocation { height: 2, index: 0 }),
+        None,
+    ];
+    {
+        let storage = open(&db_dir(&temp));
+        storage.record_execution(0, Digest::ZERO, &[], &[]).unwrap();
+        storage.record_execution(1, Digest::ZERO, &[], &[txs[0], txs[1], txs[0]]).unwrap();
+        storage.record_execution(2, Digest::ZERO, &[], &[txs[2]]).unwrap();
+        assert_eq!(locations(&storage), expected);
+    }
+    assert_eq!(raw_index(&temp, &txs), (vec![false; 4], None), "nothing written to tx_index yet");
+    {
+        let storage = open(&db_dir(&temp));
+        assert_eq!(locations(&storage), expected, "rebuilt from the execution records");
+        assert_eq!(storage.executed_among(&txs).unwrap(), vec![true, true, true, false]);
+        storage.flush().unwrap();
+        assert_eq!(locations(&storage), expected);
+        storage.record_execution(3, Digest::ZERO, &[], &[txs[3]]).unwrap();
+    }
+    assert_eq!(raw_index(&temp, &txs), (vec![true, true, true, false], Some(2)));
+    let storage = open(&db_dir(&temp));
+    let mut all = expected.clone();
+    all[3] = Some(TxLocation { height: 3, index: 0 });
+    assert_eq!(locations(&storage), all, "from tx_index up to 2, from memory above");
+    assert_eq!(storage.executed_among(&txs).unwrap(), vec![true; 4]);
+}
+
+#[test]
+fn a_rejected_duplicate_keeps_the_first_receipt_across_reopens() {
+    let temp = TempDir::new().unwrap();
+    let blocks = ledger_blocks();
+    let first_tx = verified(&blocks[0])[0].hash();
+    let first_receipt = {
+        let storage = open(&db_dir(&temp));
+        let mut exec = rocks_chain(&storage);
+        let outcome = exec.apply_block(1, &verified(&blocks[0])).unwrap();
+        record_outcome(&storage, &outcome).unwrap();
+        let replay = exec.apply_block(2, &verified(&blocks[0])).unwrap();
+        assert!(matches!(replay.receipts[0].status, ReceiptStatus::Rejected { .. }));
+        record_outcome(&storage, &replay).unwrap();
+        outcome.receipts[0].clone()
+    };
+    for flush in [false, true] {
+        let storage = open(&db_dir(&temp));
+        assert_eq!(storage.tx_location(&first_tx).unwrap(), Some(TxLocation { height: 1, index: 0 }));
+        assert_eq!(storage.receipt(&first_tx).unwrap(), Some(first_receipt.clone()));
+        assert!(storage.recorded(&first_tx, true).unwrap());
+        if flush {
+            storage.flush().unwrap();
+        }
+    }
+    assert_eq!(raw_index(&temp, &[first_tx]), (vec![true], Some(2)));
+}
+
+/// Once the entries in memory reach `INDEX_FLUSH_ENTRIES`, recording a height writes them
+/// all to `tx_index` with the marker, without waiting for a flush or a close.
+#[test]
+fn a_full_set_of_index_entries_is_written_in_bulk() {
+    let temp = TempDir::new().unwrap();
+    let txs: Vec<Digest> = (0..INDEX_FLUSH_ENTRIES as u32 + 10).map(|i| sha256(&i.to_le_bytes())).collect();
+    let half = txs.len() / 2;
+    {
+        let storage = open(&db_dir(&temp));
+        storage.record_execution(1, Digest::ZERO, &[], &txs[..half]).unwrap();
+        storage.record_execution(2, Digest::ZERO, &[], &txs[half..]).unwrap();
+        storage.record_execution(3, Digest::ZERO, &[], &[sha256(b"after")]).unwrap();
+    }
+    let probes = [txs[0], txs[half - 1], txs[half], txs[txs.len() - 1], sha256(b"after")];
+    assert_eq!(raw_index(&temp, &probes), (vec![true, true, true, true, false], Some(2)));
+    let storage = open(&db_dir(&temp));
+    assert_eq!(storage.tx_location(&sha256(b"after")).unwrap(), Some(TxLocation { height: 3, index: 0 }));
+    assert_eq!(storage.tx_location(&txs[half + 1]).unwrap(), Some(TxLocation { height: 2, index: 1 }));
+}
+
+/// Version 3 indexed every transaction when it recorded its height: it opens, and is
+/// marked as indexed up to its executed height.
+#[test]
+fn a_version_3_database_is_upgraded_in_place() {
+    let temp = TempDir::new().unwrap();
+    let txs: Vec<Digest> = (0u8..3).map(|i| sha256(&[i])).collect();
+    {
+        let storage = open(&db_dir(&temp));
+        storage.record_execution(1, Digest::ZERO, &[], &txs).unwrap();
+        storage.flush().unwrap();
+    }
+    {
+        let db =
+            rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir(&temp), all_column_families(&temp))
+                .unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"schema_version", 3u32.to_be_bytes()).unwrap();
+        db.delete_cf(meta, b"indexed_height").unwrap();
+    }
+    let storage = open(&db_dir(&temp));
+    assert_eq!(storage.tx_location(&txs[2]).unwrap(), Some(TxLocation { height: 1, index: 2 }));
+    storage.record_execution(2, Digest::ZERO, &[], &[sha256(b"next")]).unwrap();
+    drop(storage);
+    let db = rocksdb::DB::open_cf_for_read_only(
+        &rocksdb::Options::default(),
+        db_dir(&temp),
+        all_column_families(&temp),
+        false,
+    )
+    .unwrap();
+    let meta = db.cf_handle("meta").unwrap();
+    assert_eq!(db.get_cf(meta, b"schema_version").unwrap(), Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+    assert_eq!(db.get_cf(meta, b"indexed_height").unwrap(), Some(1u64.to_be_bytes().to_vec()));
 }
 
 #[test]

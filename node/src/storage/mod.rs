@@ -51,11 +51,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use error::StorageError;
-pub use receipt_store::{ExecutionRecord, TxLocation};
+pub use receipt_store::{ExecutionRecord, TxLocation, INDEX_FLUSH_ENTRIES};
 pub use schema::SCHEMA_VERSION;
 pub use state_store::RocksStateStore;
 
-use schema::{cf, COLUMN_FAMILIES, GENESIS_KEY, SCHEMA_KEY};
+use schema::{cf, COLUMN_FAMILIES, GENESIS_KEY, INDEXED_EVERYTHING_SCHEMA, SCHEMA_KEY};
 
 /// Memtable size of each column family.
 const WRITE_BUFFER_BYTES: usize = 16 << 20;
@@ -128,6 +128,8 @@ struct Inner {
     staged: Mutex<Option<BlockOutcome>>,
     /// Next arrival number of a pending batch.
     batch_seq: AtomicU64,
+    /// Transaction index entries recorded but not yet in `tx_index` (see `receipt_store`).
+    unindexed: Mutex<receipt_store::Unindexed>,
 }
 
 impl Storage {
@@ -162,6 +164,7 @@ impl Storage {
                 execution_lock: Mutex::new(()),
                 staged: Mutex::new(None),
                 batch_seq: AtomicU64::new(0),
+                unindexed: Mutex::default(),
             }),
         };
         storage.check_identity(genesis_hash)?;
@@ -172,6 +175,7 @@ impl Storage {
                 "state tree was ahead of the recorded executed height; rewound to re-execute"
             );
         }
+        storage.load_unindexed()?;
         Ok(storage)
     }
 
@@ -192,9 +196,16 @@ impl Storage {
         digest_from("genesis hash", &bytes)
     }
 
-    /// Writes every memtable to table files (and syncs them). Not needed for durability,
-    /// which the write-ahead log provides; useful before copying the directory.
+    /// Writes the transaction index entries held in memory and every memtable to table
+    /// files (and syncs them). Not needed for durability, which the write-ahead log and the
+    /// execution records provide; useful before copying the directory.
     pub fn flush(&self) -> Result<(), StorageError> {
+        {
+            let _guard = lock(&self.inner.execution_lock);
+            if let Some(executed) = self.executed_height()? {
+                self.flush_index(executed)?;
+            }
+        }
         for name in COLUMN_FAMILIES {
             let cf = self.cf(name)?;
             self.inner.db.flush_cf(cf).map_err(|e| StorageError::rocksdb("flush", e))?;
@@ -222,12 +233,23 @@ impl Storage {
                 detail: format!("{} bytes instead of 4", schema.len()),
             }
         })?;
-        if found != SCHEMA_VERSION {
+        if found != SCHEMA_VERSION && found != INDEXED_EVERYTHING_SCHEMA {
             return Err(StorageError::UnsupportedSchema { found, supported: SCHEMA_VERSION });
         }
         let stored = self.genesis_hash()?;
         if stored != genesis_hash {
             return Err(StorageError::GenesisMismatch { stored, expected: genesis_hash });
+        }
+        if found == INDEXED_EVERYTHING_SCHEMA {
+            // Version 3 indexed every transaction as it recorded its height: all of them are
+            // in `tx_index`, which is what the marker says.
+            let mut batch = WriteBatch::default();
+            batch.put_cf(self.cf(cf::META)?, SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes());
+            if let Some(executed) = self.executed_height()? {
+                batch.put_cf(self.cf(cf::META)?, receipt_store::INDEXED_KEY, executed.to_be_bytes());
+            }
+            self.write(batch, true, "schema upgrade")?;
+            tracing::info!(from = found, to = SCHEMA_VERSION, "upgraded the database schema");
         }
         Ok(())
     }

@@ -5,7 +5,10 @@
 //! requires a new [`SCHEMA_VERSION`], which older databases are then refused under.
 
 /// Version of the on-disk layout; bumped whenever a key or value format changes.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: `tx_index` may lag the execution records (marker `indexed_height` in `meta`).
+pub const SCHEMA_VERSION: u32 = 4;
+/// The one older version opened (and upgraded in place): identical but for the marker.
+pub(super) const INDEXED_EVERYTHING_SCHEMA: u32 = 3;
 
 /// Column family names.
 pub(super) mod cf {
@@ -38,7 +41,8 @@ pub(super) mod cf {
     /// receipts are appended in key order, which RocksDB inserts and compacts cheaply
     /// (version 1 keyed them by hash, a random key per transaction).
     pub const RECEIPTS: &str = "receipts";
-    /// Transaction hash → (height, index).
+    /// Transaction hash → (height, index), for every height up to `indexed_height` in
+    /// `meta`; the entries of later heights are in memory, rebuilt at open from `heights`.
     pub const TX_INDEX: &str = "tx_index";
     /// Transaction hash → (): the indexed transactions whose receipt is `rejected` (version
     /// 3). A transaction at or above its sender's next nonce never executed, so whether it

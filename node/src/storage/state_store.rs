@@ -211,8 +211,9 @@ impl StateStore for RocksStateStore {
             batch.put_cf(storage.cf(cf::STATE_STALE_NODES)?, key, b"");
         }
         batch.put_cf(storage.cf(cf::META)?, STATE_LATEST_KEY, version.to_be_bytes());
-        storage.add_staged_execution(&mut batch, version)?;
+        let index_entries = storage.add_staged_execution(&mut batch, version)?;
         storage.write(batch, true, "state commit")?;
+        storage.index_recorded(version, index_entries)?;
         Ok(())
     }
 
