@@ -24,7 +24,19 @@ impl Digest {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.with_hex(str::to_owned)
+    }
+
+    /// Calls `f` with the lowercase hex of the digest, built on the stack: event streams
+    /// and JSON responses write tens of thousands of hashes a second.
+    fn with_hex<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut chars = [0u8; 64];
+        for (pair, byte) in chars.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        }
+        // Always ASCII; the empty fallback is never taken.
+        f(std::str::from_utf8(&chars).unwrap_or_default())
     }
 
     pub fn from_hex(s: &str) -> Result<Self, CryptoError> {
@@ -75,22 +87,29 @@ impl DigestBuilder {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 pub(crate) fn hex_array<const N: usize>(s: &str) -> Result<[u8; N], CryptoError> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    let bytes = hex::decode(s).map_err(|e| CryptoError::InvalidHex(e.to_string()))?;
-    let actual = bytes.len();
-    bytes.try_into().map_err(|_| CryptoError::InvalidLength { expected: N, actual })
+    let mut bytes = [0u8; N];
+    if s.len() == 2 * N {
+        hex::decode_to_slice(s, &mut bytes).map_err(|e| CryptoError::InvalidHex(e.to_string()))?;
+        return Ok(bytes);
+    }
+    // The wrong length: report bad characters first, as a full decode would.
+    let decoded = hex::decode(s).map_err(|e| CryptoError::InvalidHex(e.to_string()))?;
+    Err(CryptoError::InvalidLength { expected: N, actual: decoded.len() })
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        self.with_hex(|hex| f.write_str(hex))
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", &self.to_hex()[..12])
+        self.with_hex(|hex| f.write_str(&hex[..12]))
     }
 }
 
@@ -104,7 +123,7 @@ impl FromStr for Digest {
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            s.serialize_str(&self.to_hex())
+            self.with_hex(|hex| s.serialize_str(hex))
         } else {
             self.0.serialize(s)
         }
@@ -114,10 +133,24 @@ impl Serialize for Digest {
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
-            let s = String::deserialize(d)?;
-            Digest::from_hex(&s).map_err(serde::de::Error::custom)
+            d.deserialize_str(HexVisitor)
         } else {
             <[u8; 32]>::deserialize(d).map(Digest)
         }
+    }
+}
+
+/// Reads a hex digest from a borrowed or transient string, without an owned copy.
+struct HexVisitor;
+
+impl serde::de::Visitor<'_> for HexVisitor {
+    type Value = Digest;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a SHA-256 digest as 64 hex digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Digest, E> {
+        Digest::from_hex(s).map_err(E::custom)
     }
 }

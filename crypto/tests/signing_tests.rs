@@ -165,6 +165,11 @@ fn json_is_hex_and_round_trips() {
     let json = serde_json::to_string(&digest).expect("encode");
     assert_eq!(json, format!("\"{}\"", hex::encode(digest.0)));
     assert_eq!(serde_json::from_str::<Digest>(&json).expect("decode"), digest);
+    assert_eq!(format!("{digest}"), hex::encode(digest.0));
+    // An escaped character makes the decoder hand over a transient string, not a borrowed one.
+    let escaped = format!("\"\\u00{:02x}{}\"", json.as_bytes()[1], &json[2..json.len() - 1]);
+    assert_eq!(serde_json::from_str::<Digest>(&escaped).expect("decode"), digest);
+    assert_eq!(serde_json::from_value::<Digest>(serde_json::json!(digest.to_hex())).expect("decode"), digest);
 
     // A 0x prefix and upper case are accepted on input.
     let upper = format!("\"0x{}\"", hex::encode_upper(pair.public().0));

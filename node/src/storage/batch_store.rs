@@ -24,7 +24,8 @@ impl Storage {
     pub fn put_batch(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StorageError> {
         // Under the chain lock, so a commit cannot slip in between the check and the write.
         let _guard = lock(&self.inner.chain_lock);
-        let mut batch = WriteBatch::default();
+        // Sized up front: growing the write batch's buffer copied the batch's bytes again.
+        let mut batch = WriteBatch::with_capacity_bytes(bytes.len() + 256);
         batch.put_cf(self.cf(cf::BATCHES)?, digest.as_bytes(), bytes);
         let known = self.contains(cf::PENDING_BATCHES, digest.as_bytes())?
             || self.contains(cf::BATCH_COMMITS, digest.as_bytes())?;

@@ -313,7 +313,7 @@ impl Storage {
         let mut sorted: Vec<(Digest, TxLocation)> =
             lock(&self.inner.unindexed).iter().map(|(hash, location)| (*hash, *location)).collect();
         sorted.sort_unstable_by_key(|(hash, _)| *hash);
-        let mut batch = WriteBatch::default();
+        let mut batch = WriteBatch::with_capacity_bytes(sorted.len() * 64 + 64);
         let index = self.cf(cf::TX_INDEX)?;
         for (hash, location) in &sorted {
             batch.put_cf(index, hash.as_bytes(), encode("transaction index", location)?);
