@@ -15,7 +15,8 @@ use bastion_ledger::{
     ReceiptStatus, SignedTransaction, TransactionBuilder, VerifiedTransaction,
 };
 use bastion_node::storage::{
-    RocksStateStore, Storage, StorageError, TxLocation, INDEX_FLUSH_ENTRIES, SCHEMA_VERSION,
+    ExecutionRecord, RocksStateStore, Storage, StorageError, TxLocation, INDEX_FLUSH_ENTRIES,
+    INDEX_FLUSH_HEIGHTS, SCHEMA_VERSION,
 };
 use bastion_testnet::config::StorageSettings;
 use tempfile::TempDir;
@@ -778,8 +779,8 @@ fn raw_index(temp: &TempDir, hashes: &[Digest]) -> (Vec<bool>, Option<u64>) {
 }
 
 /// Index entries wait in memory for one bulk write; a reopen before that write rebuilds
-/// them from the execution records, choosing the same positions: the first of a hash
-/// repeated in a consensus-only block, and not a rejected duplicate's.
+/// them from the execution records, choosing the same positions (here: the first of a
+/// hash repeated in a consensus-only block).
 #[test]
 fn transaction_index_entries_survive_a_reopen_before_and_after_their_bulk_write() {
     let temp = TempDir::new().unwrap();
@@ -842,6 +843,69 @@ fn a_rejected_duplicate_keeps_the_first_receipt_across_reopens() {
         }
     }
     assert_eq!(raw_index(&temp, &[first_tx]), (vec![true], Some(2)));
+}
+
+/// A duplicate recorded after a reopen, while the first entry exists only in the memory
+/// rebuilt at open, is told apart from a new transaction all the same.
+#[test]
+fn a_duplicate_after_a_reopen_is_checked_against_the_rebuilt_entries() {
+    let temp = TempDir::new().unwrap();
+    let blocks = ledger_blocks();
+    let first_tx = verified(&blocks[0])[0].hash();
+    let first_receipt = {
+        let storage = open(&db_dir(&temp));
+        let mut exec = rocks_chain(&storage);
+        let outcome = exec.apply_block(1, &verified(&blocks[0])).unwrap();
+        record_outcome(&storage, &outcome).unwrap();
+        outcome.receipts[0].clone()
+    };
+    assert_eq!(raw_index(&temp, &[first_tx]), (vec![false], None), "the entry is in memory only");
+    let storage = open(&db_dir(&temp));
+    let mut exec = Executor::open(Arc::new(storage.state_store()), ExecutorConfig::default()).unwrap();
+    let replay = exec.apply_block(2, &verified(&blocks[0])).unwrap();
+    assert!(matches!(replay.receipts[0].status, ReceiptStatus::Rejected { .. }));
+    record_outcome(&storage, &replay).unwrap();
+    assert_eq!(storage.receipt(&first_tx).unwrap(), Some(first_receipt), "the first receipt stays");
+    assert_eq!(storage.tx_location(&first_tx).unwrap(), Some(TxLocation { height: 1, index: 0 }));
+    assert!(!storage.recorded(&first_tx, false).unwrap(), "an executed transaction is no rejection");
+}
+
+/// An idle chain records empty blocks: after `INDEX_FLUSH_HEIGHTS` of them the marker moves
+/// however few entries there are, so an open never rereads more heights than that.
+#[test]
+fn the_index_marker_follows_an_idle_chain() {
+    let temp = TempDir::new().unwrap();
+    let executed = INDEX_FLUSH_HEIGHTS + 5;
+    {
+        let storage = open(&db_dir(&temp));
+        storage.record_execution(0, Digest::ZERO, &[], &[sha256(b"early")]).unwrap();
+    }
+    {
+        // Thousands of empty heights, written directly: one synced record each would be slow.
+        let db =
+            rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir(&temp), all_column_families(&temp))
+                .unwrap();
+        let heights = db.cf_handle("heights").unwrap();
+        let no_receipts = bastion_ledger::receipts_root(&[]).unwrap();
+        let mut batch = rocksdb::WriteBatch::default();
+        for height in 1..=executed {
+            let record = ExecutionRecord {
+                height,
+                state_root: Digest::ZERO,
+                receipts_root: no_receipts,
+                tx_hashes: vec![],
+            };
+            batch.put_cf(heights, height.to_be_bytes(), bastion_ledger::codec::encode(&record).unwrap());
+        }
+        batch.put_cf(db.cf_handle("meta").unwrap(), b"executed_height", executed.to_be_bytes());
+        db.write(batch).unwrap();
+    }
+    assert_eq!(raw_index(&temp, &[sha256(b"early")]), (vec![false], None));
+    {
+        let storage = open(&db_dir(&temp));
+        assert_eq!(storage.tx_height(&sha256(b"early")).unwrap(), Some(0));
+    }
+    assert_eq!(raw_index(&temp, &[sha256(b"early")]), (vec![true], Some(executed)), "written at open");
 }
 
 /// Once the entries in memory reach `INDEX_FLUSH_ENTRIES`, recording a height writes them

@@ -51,7 +51,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use error::StorageError;
-pub use receipt_store::{ExecutionRecord, TxLocation, INDEX_FLUSH_ENTRIES};
+pub use receipt_store::{ExecutionRecord, TxLocation, INDEX_FLUSH_ENTRIES, INDEX_FLUSH_HEIGHTS};
 pub use schema::SCHEMA_VERSION;
 pub use state_store::RocksStateStore;
 
@@ -95,7 +95,9 @@ fn cf_options(name: &str) -> Options {
         // receipt?" from nonces and the rejections (see `Storage::recorded_among`).
         options.set_compaction_style(DBCompactionStyle::Universal);
     }
-    options.set_compression_type(DBCompressionType::Lz4);
+    // Hashes do not compress.
+    let compression = if name == cf::TX_INDEX { DBCompressionType::None } else { DBCompressionType::Lz4 };
+    options.set_compression_type(compression);
     options.set_write_buffer_size(WRITE_BUFFER_BYTES);
     options.set_memtable_prefix_bloom_ratio(0.1);
     options.set_memtable_whole_key_filtering(true);
@@ -202,9 +204,7 @@ impl Storage {
     pub fn flush(&self) -> Result<(), StorageError> {
         {
             let _guard = lock(&self.inner.execution_lock);
-            if let Some(executed) = self.executed_height()? {
-                self.flush_index(executed)?;
-            }
+            self.flush_index()?;
         }
         for name in COLUMN_FAMILIES {
             let cf = self.cf(name)?;

@@ -51,9 +51,17 @@ pub(super) const INDEXED_KEY: &[u8] = b"indexed_height";
 /// 3 MiB, and large enough that consecutive keys of the write are near neighbours in the
 /// memtable (a sorted write of 2,000 random keys cost 2.3 times as much per key).
 pub const INDEX_FLUSH_ENTRIES: usize = 32_768;
+/// Recorded heights after which the entries are written however few they are, so that an
+/// idle chain (empty blocks) does not leave ever more heights for the next open to reread.
+pub const INDEX_FLUSH_HEIGHTS: u64 = 10_000;
 
 /// Transaction index entries of recorded heights that are not in `tx_index` yet.
-pub(super) type Unindexed = HashMap<Digest, TxLocation>;
+#[derive(Default)]
+pub(super) struct Unindexed {
+    entries: HashMap<Digest, TxLocation>,
+    /// Heights recorded since `indexed_height` moved (or since the first, before it did).
+    heights: u64,
+}
 
 /// What executing one height produced, besides the receipts themselves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +108,10 @@ impl Storage {
         let entries =
             self.add_execution(&mut batch, height, (state_root, receipts_root), receipts, tx_hashes)?;
         self.write(batch, true, "execution record")?;
-        self.index_recorded(height, entries)
+        match entries {
+            Some(entries) => self.index_recorded(entries),
+            None => Ok(()),
+        }
     }
 
     /// Holds `outcome` until the state of its height is committed through
@@ -126,7 +137,7 @@ impl Storage {
 
     pub fn tx_location(&self, tx_hash: &Digest) -> Result<Option<TxLocation>, StorageError> {
         // Memory first: a flush writes `tx_index` before it empties the map.
-        if let Some(location) = lock(&self.inner.unindexed).get(tx_hash) {
+        if let Some(location) = lock(&self.inner.unindexed).entries.get(tx_hash) {
             return Ok(Some(*location));
         }
         self.get_decoded(cf::TX_INDEX, tx_hash.as_bytes(), "transaction index")
@@ -148,7 +159,7 @@ impl Storage {
         {
             let unindexed = lock(&self.inner.unindexed);
             for hash in tx_hashes {
-                let in_memory = unindexed.contains_key(hash);
+                let in_memory = unindexed.entries.contains_key(hash);
                 if !in_memory {
                     stored.push(&hash.as_bytes()[..]);
                 }
@@ -210,20 +221,21 @@ impl Storage {
     }
 
     /// Writes the staged outcome of `version`, if there is one, into `batch`. Returns its
-    /// transaction index entries, for [`Storage::index_recorded`] once `batch` is written.
+    /// transaction index entries, for [`Storage::index_recorded`] once `batch` is written
+    /// (`None`: nothing recorded).
     pub(super) fn add_staged_execution(
         &self,
         batch: &mut WriteBatch,
         version: u64,
-    ) -> Result<Vec<(Digest, TxLocation)>, StorageError> {
-        let Some(staged) = lock(&self.inner.staged).take() else { return Ok(Vec::new()) };
+    ) -> Result<Option<Vec<(Digest, TxLocation)>>, StorageError> {
+        let Some(staged) = lock(&self.inner.staged).take() else { return Ok(None) };
         if staged.height != version {
             tracing::warn!(
                 staged = staged.height,
                 version,
                 "discarding an execution staged for another height"
             );
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let tx_hashes: Vec<Digest> = staged.receipts.iter().map(|r| r.tx_hash).collect();
         let roots = (staged.state_root, staged.receipts_root);
@@ -232,8 +244,8 @@ impl Storage {
 
     /// Adds the writes that record one height, with its (state root, receipts root), to
     /// `batch`, and returns the height's transaction index entries, which the caller hands
-    /// to [`Storage::index_recorded`] once `batch` is written. The caller holds the
-    /// execution lock.
+    /// to [`Storage::index_recorded`] once `batch` is written (`None`: the height is
+    /// recorded already, with this very outcome). The caller holds the execution lock.
     fn add_execution(
         &self,
         batch: &mut WriteBatch,
@@ -241,14 +253,14 @@ impl Storage {
         (state_root, receipts_root): (Digest, Digest),
         receipts: &[Receipt],
         tx_hashes: &[Digest],
-    ) -> Result<Vec<(Digest, TxLocation)>, StorageError> {
+    ) -> Result<Option<Vec<(Digest, TxLocation)>>, StorageError> {
         let refuse = |detail: String| StorageError::Refused { what: "execution record", detail };
         check_receipts(height, receipts, tx_hashes).map_err(refuse)?;
         let record = ExecutionRecord { height, state_root, receipts_root, tx_hashes: tx_hashes.to_vec() };
         if let Some(executed) = self.executed_height()? {
             if height <= executed {
                 return match self.execution(height)? {
-                    Some(stored) if stored == record => Ok(Vec::new()),
+                    Some(stored) if stored == record => Ok(None),
                     _ => Err(refuse(format!("height {height} is already recorded with another outcome"))),
                 };
             }
@@ -283,35 +295,33 @@ impl Storage {
         }
         batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), encode("execution record", &record)?);
         batch.put_cf(self.cf(cf::META)?, EXECUTED_KEY, height.to_be_bytes());
-        Ok(entries)
+        Ok(Some(entries))
     }
 
-    /// Adds the index entries of `height`, just written, to those held in memory, and
-    /// moves them all to `tx_index` once there are [`INDEX_FLUSH_ENTRIES`]. The caller holds
-    /// the execution lock.
-    pub(super) fn index_recorded(
-        &self,
-        height: u64,
-        entries: Vec<(Digest, TxLocation)>,
-    ) -> Result<(), StorageError> {
+    /// Adds the index entries of a height just recorded to those held in memory, and moves
+    /// them all to `tx_index` once there are [`INDEX_FLUSH_ENTRIES`] of them or
+    /// [`INDEX_FLUSH_HEIGHTS`] heights. The caller holds the execution lock.
+    pub(super) fn index_recorded(&self, entries: Vec<(Digest, TxLocation)>) -> Result<(), StorageError> {
         let full = {
             let mut unindexed = lock(&self.inner.unindexed);
-            unindexed.extend(entries);
-            unindexed.len() >= INDEX_FLUSH_ENTRIES
+            unindexed.entries.extend(entries);
+            unindexed.heights += 1;
+            unindexed.entries.len() >= INDEX_FLUSH_ENTRIES || unindexed.heights >= INDEX_FLUSH_HEIGHTS
         };
         if full {
-            self.flush_index(height)?;
+            self.flush_index()?;
         }
         Ok(())
     }
 
     /// Writes the index entries held in memory to `tx_index`, sorted, with `indexed_height`
-    /// = `through` (the highest recorded height), then forgets them. Not synced: the marker
-    /// goes in the same write, and a later synced write syncs both. The caller holds the
-    /// execution lock.
-    pub(super) fn flush_index(&self, through: u64) -> Result<(), StorageError> {
+    /// = the executed height (every entry in memory belongs to a recorded height), then
+    /// forgets them. Not synced: the marker goes in the same write, and a later synced write
+    /// syncs both. The caller holds the execution lock.
+    pub(super) fn flush_index(&self) -> Result<(), StorageError> {
+        let Some(through) = self.executed_height()? else { return Ok(()) };
         let mut sorted: Vec<(Digest, TxLocation)> =
-            lock(&self.inner.unindexed).iter().map(|(hash, location)| (*hash, *location)).collect();
+            lock(&self.inner.unindexed).entries.iter().map(|(hash, location)| (*hash, *location)).collect();
         sorted.sort_unstable_by_key(|(hash, _)| *hash);
         let mut batch = WriteBatch::with_capacity_bytes(sorted.len() * 64 + 64);
         let index = self.cf(cf::TX_INDEX)?;
@@ -320,7 +330,7 @@ impl Storage {
         }
         batch.put_cf(self.cf(cf::META)?, INDEXED_KEY, through.to_be_bytes());
         self.write(batch, false, "transaction index")?;
-        lock(&self.inner.unindexed).clear();
+        *lock(&self.inner.unindexed) = Unindexed::default();
         Ok(())
     }
 
@@ -360,10 +370,16 @@ impl Storage {
                 }
             }
             rebuilt += entries.len();
-            lock(&self.inner.unindexed).extend(entries);
+            lock(&self.inner.unindexed).entries.extend(entries);
         }
-        if lock(&self.inner.unindexed).len() >= INDEX_FLUSH_ENTRIES {
-            self.flush_index(executed)?;
+        // Flushed only now: the marker it writes is the executed height.
+        let full = {
+            let mut unindexed = lock(&self.inner.unindexed);
+            unindexed.heights = (executed + 1).saturating_sub(first);
+            unindexed.entries.len() >= INDEX_FLUSH_ENTRIES || unindexed.heights >= INDEX_FLUSH_HEIGHTS
+        };
+        if full {
+            self.flush_index()?;
         }
         Ok(rebuilt)
     }

@@ -49,7 +49,8 @@ pub(super) mod cf {
     /// has a receipt is answered here, in a column family as small as the rejections,
     /// instead of in the hash-keyed index, which grows with every transaction.
     pub const REJECTED_TXS: &str = "rejected_txs";
-    /// Executed height → execution record.
+    /// Executed height → execution record. Neither these nor the receipts are ever pruned:
+    /// the index entries above `indexed_height` are rebuilt from them at open.
     pub const HEIGHTS: &str = "heights";
 }
 

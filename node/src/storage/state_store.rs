@@ -213,7 +213,9 @@ impl StateStore for RocksStateStore {
         batch.put_cf(storage.cf(cf::META)?, STATE_LATEST_KEY, version.to_be_bytes());
         let index_entries = storage.add_staged_execution(&mut batch, version)?;
         storage.write(batch, true, "state commit")?;
-        storage.index_recorded(version, index_entries)?;
+        if let Some(entries) = index_entries {
+            storage.index_recorded(entries)?;
+        }
         Ok(())
     }
 
