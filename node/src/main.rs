@@ -48,14 +48,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime =
-        match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("bastion").build() {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                eprintln!("bastion-node: cannot start the async runtime: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.worker_threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().thread_name("bastion").build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("bastion-node: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
     match runtime.block_on(bastion_node::run_with(config, args.byzantine, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

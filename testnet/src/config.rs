@@ -40,6 +40,11 @@ pub struct NodeConfig {
     /// Order opaque transactions without signature checks or execution (benchmarking).
     #[serde(default)]
     pub consensus_only: bool,
+    /// Threads of the async runtime (network, API, consensus); absent: one per CPU core.
+    /// A local testnet sets it to its share of the cores, since all its validators run on
+    /// one host and more threads than cores only add switching between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<usize>,
     #[serde(default)]
     pub consensus: ConsensusSettings,
     #[serde(default)]
@@ -129,6 +134,9 @@ impl NodeConfig {
             .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let mut config: NodeConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
+        if config.worker_threads == Some(0) {
+            return Err(ConfigError::Invalid { path, message: "worker_threads must be at least 1".into() });
+        }
         for p in [&mut config.key_file, &mut config.genesis_file, &mut config.data_dir] {
             if p.is_relative() {
                 *p = dir.join(&*p);

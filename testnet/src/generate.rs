@@ -237,7 +237,8 @@ fn create(dir: TestnetDir, options: &SetupOptions) -> Result<Testnet, TestnetErr
     let mut entries = Vec::with_capacity(count);
     for (i, (key, p)) in keys.iter().zip(&ports).enumerate() {
         let index = i as u16;
-        let config = validator_config(index, *p, options.consensus_only);
+        let mut config = validator_config(index, *p, options.consensus_only);
+        config.worker_threads = Some(shared_host_threads(count));
         write_validator_dir(&dir, index, key, &config)?;
         entries.push(ValidatorEntry {
             index,
@@ -254,6 +255,13 @@ fn create(dir: TestnetDir, options: &SetupOptions) -> Result<Testnet, TestnetErr
     Ok(Testnet { dir, manifest, genesis, configs })
 }
 
+/// Async worker threads for each of `validators` validators sharing this host's cores: its
+/// share, at least one.
+pub fn shared_host_threads(validators: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / validators.max(1)).max(1)
+}
+
 /// The `config.toml` of validator `index` of a local testnet.
 pub fn validator_config(index: u16, ports: ValidatorPorts, consensus_only: bool) -> NodeConfig {
     NodeConfig {
@@ -264,6 +272,7 @@ pub fn validator_config(index: u16, ports: ValidatorPorts, consensus_only: bool)
         quic_listen: ports.quic,
         api_listen: ports.api,
         consensus_only,
+        worker_threads: None,
         consensus: Default::default(),
         mempool: Default::default(),
         storage: Default::default(),

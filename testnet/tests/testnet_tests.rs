@@ -70,6 +70,8 @@ fn generation_writes_every_file_with_distinct_ports() {
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077, 0, "key readable by others");
         let config = NodeConfig::load(&vdir).unwrap();
         assert_eq!(config.index, i);
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(config.worker_threads, Some((cores / 4).max(1)), "its share of the host's cores");
         assert_eq!(config.genesis_file, vdir.join("../genesis.json"));
         assert!(config.genesis_file.exists());
         assert_eq!(config.quic_listen, testnet.genesis.validators[usize::from(i)].quic_addr);
@@ -93,6 +95,23 @@ fn generation_writes_every_file_with_distinct_ports() {
     let api: HashSet<_> = testnet.configs.iter().chain(&second.configs).map(|c| c.api_listen).collect();
     let quic: HashSet<_> = testnet.configs.iter().chain(&second.configs).map(|c| c.quic_listen).collect();
     assert_eq!((api.len(), quic.len()), (8, 8));
+}
+
+#[test]
+fn a_config_with_no_worker_threads_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path(), &options(Some(4), false)).unwrap();
+    let vdir = tmp.path().join("validator-0");
+    let text = std::fs::read_to_string(vdir.join("config.toml")).unwrap();
+    let zero: String = text
+        .lines()
+        .map(|line| if line.starts_with("worker_threads") { "worker_threads = 0" } else { line })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(zero, text, "the generated config names its worker threads");
+    std::fs::write(vdir.join("config.toml"), zero).unwrap();
+    let error = NodeConfig::load(&vdir).unwrap_err().to_string();
+    assert!(error.contains("worker_threads must be at least 1"), "{error}");
 }
 
 #[test]

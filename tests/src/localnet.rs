@@ -134,6 +134,7 @@ impl LocalNet {
                 quic_listen: quic[i],
                 api_listen: api[i],
                 consensus_only,
+                worker_threads: None,
                 consensus: ConsensusSettings { base_timeout_ms: 1_000, ..ConsensusSettings::default() },
                 mempool: mempool.clone(),
                 storage: StorageSettings::default(),

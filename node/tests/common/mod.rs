@@ -75,6 +75,7 @@ pub fn validator_zero_with(
         quic_listen: addrs[0],
         api_listen: "127.0.0.1:0".parse().expect("address"),
         consensus_only: false,
+        worker_threads: None,
         consensus: ConsensusSettings::default(),
         mempool,
         storage: StorageSettings::default(),
