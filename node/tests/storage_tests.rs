@@ -12,7 +12,7 @@ use bastion_crypto::{sha256, Digest, KeyPair};
 use bastion_ledger::store::StateStore;
 use bastion_ledger::{
     admit_signed, compile_wat, Address, BlockOutcome, Executor, ExecutorConfig, Genesis, MemoryStore,
-    ReceiptStatus, SignedTransaction, TransactionBuilder, VerifiedTransaction,
+    Receipt, ReceiptStatus, SignedTransaction, TransactionBuilder, VerifiedTransaction,
 };
 use bastion_node::storage::{
     ExecutionRecord, RocksStateStore, Storage, StorageError, TxLocation, INDEX_FLUSH_ENTRIES,
@@ -818,21 +818,26 @@ fn transaction_index_entries_survive_a_reopen_before_and_after_their_bulk_write(
     assert_eq!(storage.executed_among(&txs).unwrap(), vec![true; 4]);
 }
 
+/// Executes and records the first fixture block, and with `replay` the same block again at
+/// height 2 (rejected for its nonces); returns the first transaction's hash and receipt.
+fn record_first_block(temp: &TempDir, replay: bool) -> (Digest, Receipt) {
+    let block = verified(&ledger_blocks()[0]);
+    let storage = open(&db_dir(temp));
+    let mut exec = rocks_chain(&storage);
+    let outcome = exec.apply_block(1, &block).unwrap();
+    record_outcome(&storage, &outcome).unwrap();
+    if replay {
+        let again = exec.apply_block(2, &block).unwrap();
+        assert!(matches!(again.receipts[0].status, ReceiptStatus::Rejected { .. }));
+        record_outcome(&storage, &again).unwrap();
+    }
+    (block[0].hash(), outcome.receipts[0].clone())
+}
+
 #[test]
 fn a_rejected_duplicate_keeps_the_first_receipt_across_reopens() {
     let temp = TempDir::new().unwrap();
-    let blocks = ledger_blocks();
-    let first_tx = verified(&blocks[0])[0].hash();
-    let first_receipt = {
-        let storage = open(&db_dir(&temp));
-        let mut exec = rocks_chain(&storage);
-        let outcome = exec.apply_block(1, &verified(&blocks[0])).unwrap();
-        record_outcome(&storage, &outcome).unwrap();
-        let replay = exec.apply_block(2, &verified(&blocks[0])).unwrap();
-        assert!(matches!(replay.receipts[0].status, ReceiptStatus::Rejected { .. }));
-        record_outcome(&storage, &replay).unwrap();
-        outcome.receipts[0].clone()
-    };
+    let (first_tx, first_receipt) = record_first_block(&temp, true);
     for flush in [false, true] {
         let storage = open(&db_dir(&temp));
         assert_eq!(storage.tx_location(&first_tx).unwrap(), Some(TxLocation { height: 1, index: 0 }));
@@ -851,14 +856,7 @@ fn a_rejected_duplicate_keeps_the_first_receipt_across_reopens() {
 fn a_duplicate_after_a_reopen_is_checked_against_the_rebuilt_entries() {
     let temp = TempDir::new().unwrap();
     let blocks = ledger_blocks();
-    let first_tx = verified(&blocks[0])[0].hash();
-    let first_receipt = {
-        let storage = open(&db_dir(&temp));
-        let mut exec = rocks_chain(&storage);
-        let outcome = exec.apply_block(1, &verified(&blocks[0])).unwrap();
-        record_outcome(&storage, &outcome).unwrap();
-        outcome.receipts[0].clone()
-    };
+    let (first_tx, first_receipt) = record_first_block(&temp, false);
     assert_eq!(raw_index(&temp, &[first_tx]), (vec![false], None), "the entry is in memory only");
     let storage = open(&db_dir(&temp));
     let mut exec = Executor::open(Arc::new(storage.state_store()), ExecutorConfig::default()).unwrap();
