@@ -24,9 +24,9 @@
 //! random, and inserting a block's worth of them into RocksDB's memtable skip list searched
 //! it from the top for each key: a fifth of a validator's CPU at 40,000 opaque transactions
 //! a second. A recorded height's entries are held in memory instead (every lookup consults
-//! them first) until [`INDEX_FLUSH_ENTRIES`] have gathered; then one sorted write puts them
-//! in `tx_index` together with the `indexed_height` marker, each key landing next to the
-//! one before. Nothing is lost in a crash: the execution records are synced, and
+//! them first) until [`INDEX_FLUSH_ENTRIES`] have gathered or [`INDEX_FLUSH_HEIGHTS`]
+//! heights have passed; then one sorted write puts them in `tx_index` together with the
+//! `indexed_height` marker, each key landing next to the one before. Nothing is lost in a crash: the execution records are synced, and
 //! [`Storage::open`] rebuilds the entries of the heights above the marker from them.
 //!
 //! Recording is ordered: height `h` follows `h - 1` (the first recorded height is free);
@@ -61,6 +61,13 @@ pub(super) struct Unindexed {
     entries: HashMap<Digest, TxLocation>,
     /// Heights recorded since `indexed_height` moved (or since the first, before it did).
     heights: u64,
+}
+
+impl Unindexed {
+    /// Whether it is time to move the entries to `tx_index`.
+    fn full(&self) -> bool {
+        self.entries.len() >= INDEX_FLUSH_ENTRIES || self.heights >= INDEX_FLUSH_HEIGHTS
+    }
 }
 
 /// What executing one height produced, besides the receipts themselves.
@@ -306,7 +313,7 @@ impl Storage {
             let mut unindexed = lock(&self.inner.unindexed);
             unindexed.entries.extend(entries);
             unindexed.heights += 1;
-            unindexed.entries.len() >= INDEX_FLUSH_ENTRIES || unindexed.heights >= INDEX_FLUSH_HEIGHTS
+            unindexed.full()
         };
         if full {
             self.flush_index()?;
@@ -336,18 +343,16 @@ impl Storage {
 
     /// Rebuilds, at open, the index entries of the recorded heights above `indexed_height`
     /// (all of them when it is absent: nothing was flushed yet) from their execution
-    /// records, choosing the positions [`Storage::add_execution`] chose. Returns how many
-    /// entries it rebuilt.
-    pub(super) fn load_unindexed(&self) -> Result<usize, StorageError> {
+    /// records, choosing the positions [`Storage::add_execution`] chose.
+    pub(super) fn load_unindexed(&self) -> Result<(), StorageError> {
         let _guard = lock(&self.inner.execution_lock);
-        let Some(executed) = self.executed_height()? else { return Ok(0) };
+        let Some(executed) = self.executed_height()? else { return Ok(()) };
         let first = match self.get_u64(cf::META, INDEXED_KEY, "indexed height")? {
             Some(indexed) => indexed.saturating_add(1),
             None => self.first_recorded_height()?.unwrap_or(executed),
         };
         let no_receipts = receipts_root(&[])
             .map_err(|e| StorageError::Encode { what: "receipts", detail: e.to_string() })?;
-        let mut rebuilt = 0;
         for height in first..=executed {
             let record = self.execution(height)?.ok_or_else(|| StorageError::Corrupt {
                 what: "execution record",
@@ -369,19 +374,18 @@ impl Storage {
                     entries.push((*tx_hash, TxLocation { height, index }));
                 }
             }
-            rebuilt += entries.len();
             lock(&self.inner.unindexed).entries.extend(entries);
         }
         // Flushed only now: the marker it writes is the executed height.
         let full = {
             let mut unindexed = lock(&self.inner.unindexed);
             unindexed.heights = (executed + 1).saturating_sub(first);
-            unindexed.entries.len() >= INDEX_FLUSH_ENTRIES || unindexed.heights >= INDEX_FLUSH_HEIGHTS
+            unindexed.full()
         };
         if full {
             self.flush_index()?;
         }
-        Ok(rebuilt)
+        Ok(())
     }
 
     fn first_recorded_height(&self) -> Result<Option<u64>, StorageError> {
