@@ -456,6 +456,40 @@ async fn slow_consumer_applies_backpressure_without_loss() {
     .await;
 }
 
+/// Megabytes at once between four validators: connections grow their packets to the path's
+/// limit (path MTU discovery; loopback carries 64 KiB) and their congestion windows until
+/// many large packets leave in one segmentation-offload send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn megabytes_of_large_messages_arrive_complete_and_in_order() {
+    bounded(async {
+        const ROUNDS: u8 = 20;
+        const PER_ROUND: usize = 25;
+        const SIZE: usize = 64 * 1024;
+        let mut net = Net::new(4);
+        let nodes: Vec<_> = (0..4).map(|i| net.start(i)).collect();
+        let (handles, mut receivers): (Vec<_>, Vec<_>) = nodes.into_iter().unzip();
+        for round in 0..ROUNDS {
+            for handle in &handles {
+                for _ in 0..PER_ROUND {
+                    handle.broadcast(&Msg::Blob(vec![round; SIZE])).expect("queued");
+                }
+            }
+            for rx in &mut receivers {
+                for _ in 0..3 * PER_ROUND {
+                    let (_, msg) = recv(rx).await;
+                    let Msg::Blob(bytes) = msg else { panic!("unexpected {msg:?}") };
+                    assert!(
+                        bytes.len() == SIZE && bytes.iter().all(|b| *b == round),
+                        "a blob of round {round} damaged or late"
+                    );
+                }
+            }
+        }
+        assert!(handles.iter().all(|handle| handle.stats().dropped_full == 0));
+    })
+    .await;
+}
+
 /// Keeps sending from every live validator to `target` and back until each direction has
 /// delivered at least once (messages sent into a dying connection may be lost).
 async fn exchange_with(target: u16, nodes: &mut [(TransportHandle<Msg>, Inbound<Msg>)]) {
