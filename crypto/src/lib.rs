@@ -23,7 +23,7 @@ mod parallel;
 pub mod raw;
 mod verify;
 
-pub use digest::{sha256, Digest, DigestBuilder};
+pub use digest::{sha256, Digest, DigestBuilder, DigestHashState, DigestMap, DigestSet};
 pub use error::CryptoError;
 pub use key_cache::KeyCache;
 pub use keys::{Domain, KeyPair, PublicKey, Signature};

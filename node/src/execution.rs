@@ -14,12 +14,12 @@
 //! executed then.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bastion_consensus::Block;
-use bastion_crypto::Digest;
+use bastion_crypto::{Digest, DigestSet};
 use bastion_ledger::{Address, Executor, Receipt, ReceiptStatus, VerifiedTransaction};
 use tokio::sync::mpsc;
 
@@ -63,7 +63,7 @@ impl Execution {
         let started = Instant::now();
         // Each transaction once: the first time it appears in this block, and never if an
         // earlier height executed it.
-        let mut seen = HashSet::new();
+        let mut seen = DigestSet::default();
         let mut candidates: Vec<VerifiedTransaction> = Vec::new();
         let mut candidate_hashes: Vec<Digest> = Vec::new();
         for digest in &block.payload {

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bastion_crypto::Digest;
+use bastion_crypto::{Digest, DigestMap};
 use bastion_ledger::{Address, VerifiedTransaction};
 use bytes::Bytes;
 use thiserror::Error;
@@ -86,7 +86,7 @@ impl SenderState {
 #[derive(Default)]
 struct Inner {
     queue: VecDeque<PoolTx>,
-    known: HashMap<Digest, (TxLocation, Address)>,
+    known: DigestMap<(TxLocation, Address)>,
     senders: HashMap<Address, SenderState>,
     /// Transactions held across all senders.
     held: usize,

@@ -277,7 +277,7 @@ impl Storage {
     /// cheaper than a `get` each when there are thousands).
     fn contains_many(&self, cf: &'static str, keys: &[&[u8]]) -> Result<Vec<bool>, StorageError> {
         let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_by_key(|&i| keys[i]);
+        order.sort_unstable_by_key(|&i| keys[i]);
         let sorted: Vec<&[u8]> = order.iter().map(|&i| keys[i]).collect();
         let found = self.inner.db.batched_multi_get_cf(self.cf(cf)?, sorted.iter().copied(), true);
         let mut present = vec![false; keys.len()];
