@@ -376,6 +376,34 @@ fn an_unknown_schema_version_is_refused() {
     assert!(error.to_string().contains("--reset"), "says how to start over: {error}");
 }
 
+#[test]
+fn a_refused_older_database_is_left_as_it_was() {
+    // Version 2 had no `rejected_txs`; opening for writing would have created it.
+    let temp = TempDir::new().unwrap();
+    let older: Vec<&str> = bastion_node::storage::COLUMN_FAMILIES
+        .iter()
+        .copied()
+        .filter(|name| *name != "rejected_txs")
+        .collect();
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&options, db_dir(&temp), &older).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"schema_version", 2u32.to_be_bytes()).unwrap();
+        db.put_cf(meta, b"genesis_hash", genesis_hash().as_bytes()).unwrap();
+    }
+    let error = try_open(&db_dir(&temp)).err().expect("refused");
+    assert!(matches!(error, StorageError::UnsupportedSchema { found: 2, .. }), "{error}");
+    let mut after = all_column_families(&temp);
+    after.sort();
+    let mut before: Vec<String> =
+        older.iter().map(|name| name.to_string()).chain(["default".to_string()]).collect();
+    before.sort();
+    assert_eq!(after, before, "the refused database gained column families");
+}
+
 fn all_column_families(temp: &TempDir) -> Vec<String> {
     rocksdb::DB::list_cf(&rocksdb::Options::default(), db_dir(temp)).unwrap()
 }

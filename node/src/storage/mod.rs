@@ -52,10 +52,10 @@ use serde::Serialize;
 
 pub use error::StorageError;
 pub use receipt_store::{ExecutionRecord, TxLocation, INDEX_FLUSH_ENTRIES, INDEX_FLUSH_HEIGHTS};
-pub use schema::SCHEMA_VERSION;
+pub use schema::{COLUMN_FAMILIES, SCHEMA_VERSION};
 pub use state_store::RocksStateStore;
 
-use schema::{cf, COLUMN_FAMILIES, GENESIS_KEY, INDEXED_EVERYTHING_SCHEMA, SCHEMA_KEY};
+use schema::{cf, GENESIS_KEY, INDEXED_EVERYTHING_SCHEMA, SCHEMA_KEY};
 
 /// Memtable size of each column family.
 const WRITE_BUFFER_BYTES: usize = 16 << 20;
@@ -144,6 +144,7 @@ impl Storage {
     ) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         check_data_dir(&path)?;
+        refuse_old_layout_untouched(&path)?;
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -214,8 +215,14 @@ impl Storage {
     }
 
     /// Records schema and genesis in a new database, or checks them in an existing one.
+    /// The schema version stored in `meta`, `None` for a database without one yet.
+    fn stored_schema(&self) -> Result<Option<u32>, StorageError> {
+        let Some(schema) = self.get(cf::META, SCHEMA_KEY)? else { return Ok(None) };
+        schema_from(&schema).map(Some)
+    }
+
     fn check_identity(&self, genesis_hash: Digest) -> Result<(), StorageError> {
-        let Some(schema) = self.get(cf::META, SCHEMA_KEY)? else {
+        let Some(found) = self.stored_schema()? else {
             if !self.is_empty(cf::META)? {
                 return Err(StorageError::Corrupt {
                     what: "database metadata",
@@ -227,15 +234,7 @@ impl Storage {
             batch.put_cf(self.cf(cf::META)?, GENESIS_KEY, genesis_hash.as_bytes());
             return self.write(batch, true, "initialise");
         };
-        let found = <[u8; 4]>::try_from(schema.as_slice()).map(u32::from_be_bytes).map_err(|_| {
-            StorageError::Corrupt {
-                what: "schema version",
-                detail: format!("{} bytes instead of 4", schema.len()),
-            }
-        })?;
-        if found != SCHEMA_VERSION && found != INDEXED_EVERYTHING_SCHEMA {
-            return Err(StorageError::UnsupportedSchema { found, supported: SCHEMA_VERSION });
-        }
+        check_supported(found)?;
         let stored = self.genesis_hash()?;
         if stored != genesis_hash {
             return Err(StorageError::GenesisMismatch { stored, expected: genesis_hash });
@@ -393,6 +392,41 @@ fn check_data_dir(path: &Path) -> Result<(), StorageError> {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Guarded values are `()` or replaced whole: a panic elsewhere cannot leave them half-written.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn schema_from(bytes: &[u8]) -> Result<u32, StorageError> {
+    <[u8; 4]>::try_from(bytes).map(u32::from_be_bytes).map_err(|_| StorageError::Corrupt {
+        what: "schema version",
+        detail: format!("{} bytes instead of 4", bytes.len()),
+    })
+}
+
+fn check_supported(found: u32) -> Result<(), StorageError> {
+    if found != SCHEMA_VERSION && found != INDEXED_EVERYTHING_SCHEMA {
+        return Err(StorageError::UnsupportedSchema { found, supported: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+/// Refuses a database of an unsupported layout *before* opening it for writing: opening
+/// creates the column families this version adds, and a refused database must stay exactly
+/// as it was, so that the build that wrote it still opens it. Only a database that lacks
+/// some of our column families is checked here (read-only); every other case is left to
+/// `check_identity`.
+fn refuse_old_layout_untouched(path: &Path) -> Result<(), StorageError> {
+    // No database there yet (or none RocksDB can read; opening reports why).
+    let Ok(existing) = DB::list_cf(&Options::default(), path) else { return Ok(()) };
+    if COLUMN_FAMILIES.iter().all(|name| existing.iter().any(|have| have == name)) {
+        return Ok(());
+    }
+    let db = DB::open_cf_for_read_only(&Options::default(), path, &existing, false)
+        .map_err(|e| StorageError::opening(path.to_path_buf(), e))?;
+    let Some(meta) = db.cf_handle(cf::META) else { return Ok(()) };
+    let schema = db.get_cf(meta, SCHEMA_KEY).map_err(|e| StorageError::rocksdb("read", e))?;
+    match schema {
+        Some(bytes) => check_supported(schema_from(&bytes)?),
+        None => Ok(()),
+    }
 }
 
 fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {

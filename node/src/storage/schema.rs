@@ -54,7 +54,8 @@ pub(super) mod cf {
     pub const HEIGHTS: &str = "heights";
 }
 
-pub(super) const COLUMN_FAMILIES: &[&str] = &[
+/// Every column family of this version, in creation order.
+pub const COLUMN_FAMILIES: &[&str] = &[
     cf::META,
     cf::SAFETY,
     cf::BLOCKS,
