@@ -19,88 +19,14 @@
 
 use std::time::Duration;
 
-use bastion_crypto::{
-    sha256, verify_batch, verify_batch_parallel, BatchItem, Domain, KeyPair, PreparedKey, PublicKey,
-    Signature, VerifyKey,
-};
+use bastion_benches::Workload;
+use bastion_crypto::{sha256, verify_batch, verify_batch_parallel};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::Verifier;
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
 
-const DOMAIN: Domain = Domain("bastion/tx/v1");
 const SIZES: [usize; 5] = [1, 8, 64, 256, 1024];
-const MESSAGE_LEN: usize = 128;
 /// Distinct batches each benchmark cycles through.
 const ROTATION: usize = 8;
-
-/// `n` signed messages by `senders` distinct keys (round robin).
-struct Workload {
-    msgs: Vec<Vec<u8>>,
-    /// The exact bytes signed (domain-prefixed), for the libraries that take raw messages.
-    signed: Vec<Vec<u8>>,
-    keys: Vec<PublicKey>,
-    sigs: Vec<Signature>,
-    prepared: Vec<PreparedKey>,
-    dalek_keys: Vec<ed25519_dalek::VerifyingKey>,
-    dalek_sigs: Vec<ed25519_dalek::Signature>,
-}
-
-impl Workload {
-    fn new(n: usize, senders: usize, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let pairs: Vec<KeyPair> = (0..senders).map(|_| KeyPair::generate(&mut rng)).collect();
-        let mut w = Workload {
-            msgs: Vec::new(),
-            signed: Vec::new(),
-            keys: Vec::new(),
-            sigs: Vec::new(),
-            prepared: Vec::new(),
-            dalek_keys: Vec::new(),
-            dalek_sigs: Vec::new(),
-        };
-        for i in 0..n {
-            let pair = &pairs[i % senders];
-            let mut msg = vec![0u8; MESSAGE_LEN];
-            rng.fill_bytes(&mut msg);
-            let sig = pair.sign(DOMAIN, &msg);
-            w.signed.push(DOMAIN.signed_bytes(&msg));
-            w.prepared.push(PreparedKey::new(&pair.public()).expect("valid key"));
-            w.dalek_keys.push(ed25519_dalek::VerifyingKey::from_bytes(&pair.public().0).expect("valid key"));
-            w.dalek_sigs.push(ed25519_dalek::Signature::from_bytes(&sig.0));
-            w.keys.push(pair.public());
-            w.sigs.push(sig);
-            w.msgs.push(msg);
-        }
-        w
-    }
-
-    fn raw_items(&self) -> Vec<BatchItem<'_>> {
-        (0..self.msgs.len())
-            .map(|i| BatchItem {
-                domain: DOMAIN,
-                msg: &self.msgs[i],
-                key: VerifyKey::Raw(&self.keys[i]),
-                sig: &self.sigs[i],
-            })
-            .collect()
-    }
-
-    fn prepared_items(&self) -> Vec<BatchItem<'_>> {
-        (0..self.msgs.len())
-            .map(|i| BatchItem {
-                domain: DOMAIN,
-                msg: &self.msgs[i],
-                key: VerifyKey::Prepared(&self.prepared[i]),
-                sig: &self.sigs[i],
-            })
-            .collect()
-    }
-
-    fn signed_refs(&self) -> Vec<&[u8]> {
-        self.signed.iter().map(Vec::as_slice).collect()
-    }
-}
 
 /// [`ROTATION`] distinct workloads of `n` signatures by `senders` keys.
 fn workloads(n: usize, senders: usize) -> Vec<Workload> {

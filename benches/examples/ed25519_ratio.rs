@@ -11,72 +11,30 @@
 
 use std::time::{Duration, Instant};
 
-use bastion_crypto::{verify_batch, BatchItem, Domain, KeyPair, PublicKey, Signature, VerifyKey};
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use bastion_benches::Workload;
+use bastion_crypto::verify_batch;
 
-const DOMAIN: Domain = Domain("bastion/tx/v1");
 const BATCH: usize = 64;
 /// Distinct batches cycled through (a validator never checks the same batch twice).
 const ROTATION: usize = 8;
 /// Batches each contender checks per turn.
 const PER_TURN: usize = 20;
 
-struct Batch {
-    msgs: Vec<Vec<u8>>,
-    signed: Vec<Vec<u8>>,
-    keys: Vec<PublicKey>,
-    sigs: Vec<Signature>,
-    dalek_sigs: Vec<ed25519_dalek::Signature>,
+fn ours(batch: &Workload) {
+    verify_batch(&batch.raw_items()).expect("valid batch");
 }
 
-fn batch(seed: u64) -> Batch {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut batch = Batch {
-        msgs: Vec::new(),
-        signed: Vec::new(),
-        keys: Vec::new(),
-        sigs: Vec::new(),
-        dalek_sigs: Vec::new(),
-    };
-    for _ in 0..BATCH {
-        let pair = KeyPair::generate(&mut rng);
-        let mut msg = vec![0u8; 128];
-        rng.fill_bytes(&mut msg);
-        let sig = pair.sign(DOMAIN, &msg);
-        batch.signed.push(DOMAIN.signed_bytes(&msg));
-        batch.dalek_sigs.push(ed25519_dalek::Signature::from_bytes(&sig.0));
-        batch.keys.push(pair.public());
-        batch.sigs.push(sig);
-        batch.msgs.push(msg);
-    }
-    batch
-}
-
-fn ours(batch: &Batch) {
-    let items: Vec<BatchItem<'_>> = (0..BATCH)
-        .map(|i| BatchItem {
-            domain: DOMAIN,
-            msg: &batch.msgs[i],
-            key: VerifyKey::Raw(&batch.keys[i]),
-            sig: &batch.sigs[i],
-        })
-        .collect();
-    verify_batch(&items).expect("valid batch");
-}
-
-fn dalek(batch: &Batch) {
+fn dalek(batch: &Workload) {
     let keys: Vec<ed25519_dalek::VerifyingKey> = batch
         .keys
         .iter()
         .map(|key| ed25519_dalek::VerifyingKey::from_bytes(&key.0).expect("valid key"))
         .collect();
-    let signed: Vec<&[u8]> = batch.signed.iter().map(Vec::as_slice).collect();
-    ed25519_dalek::verify_batch(&signed, &batch.dalek_sigs, &keys).expect("valid batch");
+    ed25519_dalek::verify_batch(&batch.signed_refs(), &batch.dalek_sigs, &keys).expect("valid batch");
 }
 
 /// Time of one turn: `PER_TURN` batches, taken in rotation from `start`.
-fn turn(batches: &[Batch], start: usize, check: fn(&Batch)) -> Duration {
+fn turn(batches: &[Workload], start: usize, check: fn(&Workload)) -> Duration {
     let began = Instant::now();
     for i in 0..PER_TURN {
         check(&batches[(start + i) % batches.len()]);
@@ -95,7 +53,7 @@ fn main() {
             }
         },
     };
-    let batches: Vec<Batch> = (0..ROTATION as u64).map(batch).collect();
+    let batches: Vec<Workload> = (0..ROTATION as u64).map(|seed| Workload::new(BATCH, BATCH, seed)).collect();
     // Warm-up: both code paths and the caches.
     for b in &batches {
         ours(b);
