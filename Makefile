@@ -37,9 +37,10 @@ soak: prereqs
 	CRASH_EVENTS=$${CRASH_EVENTS:-20} LOAD_SECS=$${LOAD_SECS:-30} $(CARGO) test --release -p bastion-tests \
 		--test crash_e2e_tests --test storage_fault_e2e_tests -- --nocapture
 
-## Criterion benchmarks of the hot paths.
+## Criterion benchmarks of the hot paths, then the paired ed25519 ratio (ours vs dalek).
 bench: prereqs
 	$(CARGO) bench -p bastion-benches
+	$(CARGO) run --release -p bastion-benches --example ed25519_ratio
 
 ## End-to-end sweeps on fresh local 4-validator testnets (signed, then consensus-only);
 ## writes ${CARGO_TARGET_DIR:-target}/bench/e2e.json. Knobs: BENCH_RATES, BENCH_DURATION,
