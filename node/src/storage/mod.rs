@@ -215,14 +215,8 @@ impl Storage {
     }
 
     /// Records schema and genesis in a new database, or checks them in an existing one.
-    /// The schema version stored in `meta`, `None` for a database without one yet.
-    fn stored_schema(&self) -> Result<Option<u32>, StorageError> {
-        let Some(schema) = self.get(cf::META, SCHEMA_KEY)? else { return Ok(None) };
-        schema_from(&schema).map(Some)
-    }
-
     fn check_identity(&self, genesis_hash: Digest) -> Result<(), StorageError> {
-        let Some(found) = self.stored_schema()? else {
+        let Some(schema) = self.get(cf::META, SCHEMA_KEY)? else {
             if !self.is_empty(cf::META)? {
                 return Err(StorageError::Corrupt {
                     what: "database metadata",
@@ -234,6 +228,7 @@ impl Storage {
             batch.put_cf(self.cf(cf::META)?, GENESIS_KEY, genesis_hash.as_bytes());
             return self.write(batch, true, "initialise");
         };
+        let found = schema_from(&schema)?;
         check_supported(found)?;
         let stored = self.genesis_hash()?;
         if stored != genesis_hash {

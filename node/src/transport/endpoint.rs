@@ -126,10 +126,17 @@ pub(crate) fn open_endpoint(
 /// granted less (the node still runs, with more loss under load).
 fn size_socket_buffers(socket: &UdpSocket) {
     let socket = socket2::SockRef::from(socket);
-    let receive = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES).and_then(|()| socket.recv_buffer_size());
-    let send = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES).and_then(|()| socket.send_buffer_size());
+    // Linux reports twice the size it granted (it counts its bookkeeping too).
+    let granted = |reported: usize| if cfg!(target_os = "linux") { reported / 2 } else { reported };
+    let receive = socket
+        .set_recv_buffer_size(SOCKET_BUFFER_BYTES)
+        .and_then(|()| socket.recv_buffer_size())
+        .map(granted);
+    let send = socket
+        .set_send_buffer_size(SOCKET_BUFFER_BYTES)
+        .and_then(|()| socket.send_buffer_size())
+        .map(granted);
     match (receive, send) {
-        // Linux reports twice the size granted (it counts its bookkeeping).
         (Ok(receive), Ok(send)) if receive >= SOCKET_BUFFER_BYTES && send >= SOCKET_BUFFER_BYTES => {
             tracing::debug!(receive, send, "QUIC socket buffers sized");
         }
